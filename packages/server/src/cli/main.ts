@@ -1,0 +1,105 @@
+/**
+ * The taskgate command line.
+ *   taskgate serve                 start the gateway (default)
+ *   taskgate tokens create <name>  create an API token (printed once)
+ *   taskgate tokens list           list tokens
+ *   taskgate tokens delete <id>    delete a token
+ *   taskgate admin-token reset     replace the admin token (printed once)
+ *   taskgate config                print the effective configuration
+ * Environment: HOST, PORT, TASKGATE_DATA (default ./data), TASKGATE_CONFIG,
+ * TASKGATE_ADMIN_TOKEN, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL.
+ */
+import { resolve } from 'node:path';
+import { TokenService } from '../accounts/tokens.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createGateway } from '../http/gateway.js';
+import { openDatabase } from '../store/sqlite/db.js';
+import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
+
+const USAGE = `usage: taskgate [serve | tokens create <name> | tokens list | tokens delete <id> | admin-token reset | config]`;
+
+function dataDir(): string {
+  return resolve(process.env.TASKGATE_DATA ?? './data');
+}
+
+function offlineTokens(): { tokens: TokenService; close: () => void } {
+  const db = openDatabase(resolve(dataDir(), 'taskgate.db'));
+  return { tokens: new TokenService(createSqliteTokenStore(db)), close: () => db.close() };
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const gateway = await createGateway({ config, dataDir: dataDir(), adminToken: process.env.TASKGATE_ADMIN_TOKEN || undefined });
+  if (gateway.generatedAdminToken) {
+    process.stdout.write(
+      `\nAdmin token (shown once; stored hashed — keep it safe):\n\n  ${gateway.generatedAdminToken}\n\n` +
+        `Create an API token with:\n  curl -X POST http://${config.host}:${config.port}/admin/tokens \\\n` +
+        `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n`,
+    );
+  }
+  const url = await gateway.listen();
+  gateway.log.info({ url, data: dataDir(), services: Object.keys(config.services) }, 'taskgate listening');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    gateway.log.info({ signal }, 'shutting down');
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function tokensCommand(args: string[]): void {
+  const [sub, arg] = args;
+  const { tokens, close } = offlineTokens();
+  try {
+    if (sub === 'create' && arg) {
+      const { record, token } = tokens.create(arg);
+      process.stdout.write(`${JSON.stringify({ id: record.id, name: record.name, token })}\n`);
+    } else if (sub === 'list') {
+      for (const t of tokens.list()) process.stdout.write(`${t.id}\t${t.name}\t${new Date(t.createdAt).toISOString()}\n`);
+    } else if (sub === 'delete' && arg) {
+      if (!tokens.delete(arg)) throw new Error(`no token ${arg}`);
+      process.stdout.write(`deleted ${arg}\n`);
+    } else {
+      throw new Error(USAGE);
+    }
+  } finally {
+    close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'tokens':
+      return tokensCommand(rest);
+    case 'admin-token': {
+      if (rest[0] !== 'reset') throw new Error(USAGE);
+      const { tokens, close } = offlineTokens();
+      process.stdout.write(`${tokens.resetAdmin()}\n`);
+      close();
+      return;
+    }
+    case 'config':
+      process.stdout.write(`${JSON.stringify(loadConfig(), null, 2)}\n`);
+      return;
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`taskgate: ${err.message}\n`);
+  else process.stderr.write(`taskgate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

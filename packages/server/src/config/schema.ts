@@ -1,0 +1,57 @@
+/** The configuration file's schema (validated at start) and the built-in defaults. */
+import { z } from 'zod';
+
+export const TASK_API_SHAPES = ['midjourney', 'suno', 'video', 'generic'] as const;
+
+const serviceSchema = z.strictObject({
+  /** Which provider does the work (`demo-image`, `demo-audio`, `demo-video`). */
+  provider: z.string().min(1),
+  /** `wait`: create may hold the request until the result is ready; `async`: always answer at once. */
+  mode: z.enum(['wait', 'async']).default('wait'),
+  /** Longest a waiting create holds the request before answering with the task id. */
+  waitLimitMs: z.number().int().min(0).max(3_600_000).default(120_000),
+  /** A task running longer than this fails with `timeout`. */
+  timeoutMs: z.number().int().min(1).max(86_400_000).default(600_000),
+  /** Most tasks of this service running at once. */
+  concurrency: z.number().int().min(1).max(10_000).default(4),
+  /** How the task API renders a result (`midjourney`, `suno`, `video`, `generic`). */
+  shape: z.enum(TASK_API_SHAPES).default('generic'),
+  /** Provider options (latency, moderation words, default sizes …), validated by the provider. */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+
+export const configSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8787),
+  /** Base URL clients reach the gateway at (for result URLs); default: the request's Host. */
+  publicUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+  /** Largest request body accepted, in bytes. */
+  bodyLimit: z.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** SQLite `synchronous`: `normal` survives a process crash, `full` also a power loss. */
+  sqliteSync: z.enum(['normal', 'full']).default('normal'),
+  dispatch: z
+    .strictObject({
+      /** Run workers in this process (false: an API-only node). */
+      enabled: z.boolean().default(true),
+      leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      pollMs: z.number().int().min(10).max(60_000).default(1000),
+      maxConcurrency: z.number().int().min(1).max(10_000).default(16),
+      maxAttempts: z.number().int().min(1).max(100).default(3),
+    })
+    .prefault({}),
+  /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */
+  services: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'service names look like "vendor/action"'), serviceSchema).default({}),
+});
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Built-in services: the seeds' own names, served by the offline demo providers. */
+export const DEFAULT_SERVICES: Record<string, z.input<typeof serviceSchema>> = {
+  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 3000 } },
+  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 3000 } },
+  'producer/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 3000 } },
+  'veo/videos': { provider: 'demo-video', mode: 'async', shape: 'video', options: { latencyMs: 8000 } },
+  'demo/image': { provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 1000 } },
+};

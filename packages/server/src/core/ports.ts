@@ -1,0 +1,106 @@
+/**
+ * The contracts core depends on. Drivers (store/), providers (providers/) and the file store
+ * implement them; core never imports an implementation.
+ */
+import type { JsonObject, OutputFile, Task, TaskError, TaskOutput, TaskState } from './types.js';
+
+/** A new task as TaskService hands it to the store. */
+export type NewTask = Pick<
+  Task,
+  'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter'
+>;
+
+/** How many more tasks of a service a claim may start, given what is running now. */
+export interface ServiceClaimLimit {
+  service: string;
+  /** Most tasks of this service that may hold a live lease at once (across all workers). */
+  concurrency: number;
+  /** Most tasks to claim in this call (the worker's free local slots). */
+  max: number;
+  /** Deadline for a task started by this claim: start + timeoutMs. */
+  timeoutMs: number;
+}
+
+export interface ClaimRequest {
+  workerId: string;
+  now: number;
+  leaseMs: number;
+  services: ServiceClaimLimit[];
+}
+
+/** A compare-and-set finish: applies only if the task is still `running` under this lease. */
+export interface FinishRequest {
+  id: string;
+  workerId: string;
+  now: number;
+  state: 'succeeded' | 'failed';
+  output?: TaskOutput;
+  error?: TaskError;
+}
+
+/**
+ * The store contract: domain operations only, never raw SQL in callers. Every mutating call is
+ * one transaction guarded by compare-and-set on the previous state; it returns the updated task,
+ * or null when the guard did not hold (someone else moved the task first).
+ */
+export interface TaskStore {
+  insert(task: NewTask): Task;
+  get(id: string): Task | null;
+  /** Tasks with these ids owned by `ownerId`, in the order of `ids`; unknown ids are skipped. */
+  getMany(ownerId: string, ids: readonly string[]): Task[];
+  /**
+   * Claims due tasks: queued tasks whose runAfter has passed, and running tasks whose lease has
+   * expired (their worker died). Moves them to running under a new lease, counts the attempt and
+   * sets startedAt/deadlineAt on first start. Respects each service's concurrency.
+   */
+  claimDue(req: ClaimRequest): Task[];
+  /** Extends a live lease; false if the worker no longer owns the task. */
+  extendLease(id: string, workerId: string, until: number): boolean;
+  /** Records progress while the worker owns the task; null if it no longer does. */
+  setProgress(id: string, workerId: string, progress: number, message: string | null): Task | null;
+  finish(req: FinishRequest): Task | null;
+  /** Fails a task from any of the given non-terminal states, whoever holds it (sweeps, limits). */
+  failFrom(id: string, from: readonly TaskState[], error: TaskError, now: number): Task | null;
+  /** Makes leases held by these workers claimable at once (their process is known dead). */
+  releaseLeases(workerIds: readonly string[]): number;
+  /** Lease owners of running tasks, for dead-worker detection on start. */
+  runningLeaseOwners(): string[];
+  close(): void;
+}
+
+/** Where providers put the files they produce. */
+export interface FileSink {
+  write(name: string, contentType: string, data: Buffer): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
+}
+
+export interface ProviderLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface ProviderContext {
+  task: Task;
+  input: JsonObject;
+  /** Aborted on timeout, cancellation or a lost lease: stop work promptly. */
+  signal: AbortSignal;
+  progress(fraction: number, message?: string): void;
+  files: FileSink;
+  log: ProviderLogger;
+}
+
+/**
+ * A provider does the work of a service. It validates input at create time and runs a claimed
+ * task; it throws GatewayError (or ProviderError) for failures and never touches task state.
+ */
+export interface Provider {
+  readonly name: string;
+  /** Validates and normalises the input; throws GatewayError('bad_request') naming the problem. */
+  parseInput(input: JsonObject): JsonObject;
+  run(ctx: ProviderContext): Promise<TaskOutput>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,151 @@
+/**
+ * TaskService — the only owner of task state and its transitions. Dialects call it to create and
+ * read tasks; the dispatcher calls it to claim, renew, report progress and finish. Every change is
+ * one compare-and-set transaction in the store; events are emitted after it commits.
+ */
+import { randomUUID } from 'node:crypto';
+import { GatewayError } from './errors.js';
+import { TaskEvents } from './events.js';
+import type { Clock, ServiceClaimLimit, TaskStore } from './ports.js';
+import type { ServiceRegistry } from './services.js';
+import type { JsonObject, Task, TaskError, TaskOutput } from './types.js';
+import { isTerminal } from './types.js';
+import { TerminalWaiters } from './waiters.js';
+
+export interface CreateTaskInput {
+  ownerId: string;
+  service: string;
+  dialect: string;
+  /** The body as the client sent it. */
+  request: JsonObject;
+  /** The provider input (request minus gateway control fields); validated here. */
+  input: JsonObject;
+  traceId: string;
+  callbackUrl?: string | null;
+}
+
+export interface TaskServiceOptions {
+  store: TaskStore;
+  services: ServiceRegistry;
+  clock: Clock;
+  events?: TaskEvents;
+  /** How often a waiter re-reads the store (catches tasks finished by another process). */
+  waitPollMs?: number;
+}
+
+export class TaskService {
+  readonly events: TaskEvents;
+  readonly services: ServiceRegistry;
+  private readonly store: TaskStore;
+  private readonly clock: Clock;
+  private readonly waiters: TerminalWaiters;
+
+  constructor(opts: TaskServiceOptions) {
+    this.store = opts.store;
+    this.services = opts.services;
+    this.clock = opts.clock;
+    this.events = opts.events ?? new TaskEvents();
+    this.waiters = new TerminalWaiters(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  create(req: CreateTaskInput): Task {
+    const def = this.services.get(req.service);
+    const input = def.provider.parseInput(req.input);
+    const now = this.clock.now();
+    const task = this.store.insert({
+      id: randomUUID(),
+      ownerId: req.ownerId,
+      service: def.name,
+      dialect: req.dialect,
+      request: req.request,
+      input,
+      traceId: req.traceId,
+      callbackUrl: req.callbackUrl ?? null,
+      createdAt: now,
+      runAfter: now,
+    });
+    this.events.emit('task:queued', { task });
+    return task;
+  }
+
+  /** The task if `ownerId` owns it; another owner's task is indistinguishable from none. */
+  get(ownerId: string, id: string): Task | null {
+    const task = this.store.get(id);
+    return task && task.ownerId === ownerId ? task : null;
+  }
+
+  getMany(ownerId: string, ids: readonly string[]): Task[] {
+    return this.store.getMany(ownerId, ids);
+  }
+
+  /**
+   * Resolves with the task once terminal, or with its current state after `timeoutMs` or when
+   * `signal` aborts (shutdown). The task itself is never affected by the wait ending.
+   */
+  async waitForTerminal(task: Task, timeoutMs: number, signal?: AbortSignal): Promise<Task> {
+    if (isTerminal(task.state)) return task;
+    return this.waiters.wait(task, timeoutMs, signal);
+  }
+
+  // ---- worker side -------------------------------------------------------------------------
+
+  claim(workerId: string, limits: ServiceClaimLimit[], leaseMs: number): Task[] {
+    const claimed = this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, services: limits });
+    for (const task of claimed) this.events.emit('task:started', { task, workerId });
+    return claimed;
+  }
+
+  renewLease(id: string, workerId: string, leaseMs: number): boolean {
+    return this.store.extendLease(id, workerId, this.clock.now() + leaseMs);
+  }
+
+  progress(id: string, workerId: string, fraction: number, message: string | null): Task | null {
+    const clamped = Math.min(1, Math.max(0, fraction));
+    const task = this.store.setProgress(id, workerId, clamped, message);
+    if (task) this.events.emit('task:progress', { task });
+    return task;
+  }
+
+  succeed(id: string, workerId: string, output: TaskOutput): Task | null {
+    const task = this.store.finish({ id, workerId, now: this.clock.now(), state: 'succeeded', output });
+    if (task) this.events.emit('task:succeeded', { task });
+    return task;
+  }
+
+  fail(id: string, workerId: string, error: TaskError): Task | null {
+    const task = this.store.finish({ id, workerId, now: this.clock.now(), state: 'failed', error });
+    if (task) this.events.emit('task:failed', { task });
+    return task;
+  }
+
+  /** Fails a task regardless of lease (attempt limit, deadline passed before a re-claim). */
+  abandon(id: string, error: TaskError): Task | null {
+    const task = this.store.failFrom(id, ['queued', 'running'], error, this.clock.now());
+    if (task) this.events.emit('task:failed', { task });
+    return task;
+  }
+
+  /** Gives back the leases of these workers so their running tasks are claimable at once. */
+  releaseLeases(workerIds: readonly string[]): number {
+    return this.store.releaseLeases(workerIds);
+  }
+
+  /** Lease owners of running tasks (for dead-worker detection). */
+  runningLeaseOwners(): string[] {
+    return this.store.runningLeaseOwners();
+  }
+
+  close(): void {
+    this.waiters.close();
+  }
+}
+
+/** Maps anything a provider threw to a task error (unknown failures become `api_error`). */
+export function toTaskError(err: unknown): TaskError {
+  if (err instanceof GatewayError) return { code: err.code, message: err.message };
+  return { code: 'api_error', message: 'The provider failed to generate a result' };
+}

@@ -1,0 +1,93 @@
+/**
+ * The task model every dialect translates to and from.
+ *
+ * Glossary
+ * - task:     one unit of generation work a client asked for (create → poll/callback → result).
+ *             Identified by an unguessable public id; owned by the token that created it.
+ * - service:  a named capability clients call (`midjourney/imagine`, `suno/audios`); config maps
+ *             it to a provider plus limits (concurrency, timeout, wait limit).
+ * - provider: the adapter that does the work for a service: an offline demo generator now, an
+ *             upstream relay later. Providers never touch task state; the engine does.
+ * - dialect:  a wire format served to clients (task API, APIXO, queue, Replicate). Dialects parse,
+ *             call TaskService and render; they own no state.
+ * - attempt:  one claim of a task by a worker. A task whose worker dies is claimed again.
+ * - lease:    a claim's owner and expiry. Workers renew it while running; an expired lease makes
+ *             the task claimable by any worker.
+ * - delivery: one webhook callback to a client (webhooks issue).
+ * - channel:  one upstream account/route a provider can use (relay issue).
+ */
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export const TASK_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export type TerminalState = Extract<TaskState, 'succeeded' | 'failed' | 'cancelled'>;
+
+/** A file a provider produced, stored by the gateway and served at `path`. */
+export interface OutputFile {
+  /** Stable id of the file (also used as image_id / clip id by renderers). */
+  id: string;
+  kind: 'image' | 'audio' | 'video';
+  contentType: string;
+  /** Path on the gateway (`/files/<key>/<name>`); dialects turn it into an absolute URL. */
+  path: string;
+  bytes: number;
+  width?: number;
+  height?: number;
+  durationSec?: number;
+}
+
+/** What a provider returns: neutral, rendered into each dialect's shape at read time. */
+export interface TaskOutput {
+  files: OutputFile[];
+  /** The seed actually used, where the provider has one. */
+  seed?: number;
+  /** Provider-specific extra fields (kept JSON). */
+  data?: JsonObject;
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+}
+
+export interface Task {
+  id: string;
+  ownerId: string;
+  service: string;
+  /** The dialect the task was created through (`task-api`, …). */
+  dialect: string;
+  state: TaskState;
+  /** The request body as the client sent it (the task API's `request` field). */
+  request: JsonObject;
+  /** The provider input: the validated request without gateway control fields. */
+  input: JsonObject;
+  output: TaskOutput | null;
+  error: TaskError | null;
+  traceId: string;
+  callbackUrl: string | null;
+  progress: number | null;
+  progressMessage: string | null;
+  /** Unix milliseconds. */
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Earliest time a worker may claim the task. */
+  runAfter: number;
+  /** Running past this fails the task with `timeout` (set at first start). */
+  deadlineAt: number | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  /** How many times a worker has claimed the task. */
+  attempts: number;
+}
+
+export function isTerminal(state: TaskState): state is TerminalState {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
+}
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,114 @@
+/**
+ * The task API dialect (PROTOCOLS.md "Dialect 1"): `POST /v1/{service}/{action}` creates a task,
+ * `POST /v1/{service}/tasks` retrieves one or a batch. Thin: parse → TaskService → render.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError, statusForCode } from '../../core/errors.js';
+import type { JsonObject, Task } from '../../core/types.js';
+import { isTerminal } from '../../core/types.js';
+import { requireToken } from '../../http/auth.js';
+import type { DialectContext } from '../../http/context.js';
+import { toGatewayError } from '../../http/errors.js';
+import { baseUrl, jsonBody } from '../../http/request.js';
+import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
+
+export const DIALECT = 'task-api';
+const MAX_BATCH = 100;
+const CONTROL_FIELDS = ['callback_url', 'async'] as const;
+
+interface Params {
+  service: string;
+  action: string;
+}
+
+export function taskApiPlugin(ctx: DialectContext) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    const shapeOf = (service: string): TaskApiShape => ctx.config.services[service]?.shape ?? 'generic';
+
+    app.setErrorHandler((err, req, reply) => {
+      const gw = toGatewayError(err, ctx.config.bodyLimit);
+      if (gw.status >= 500) req.log.error({ err }, 'request failed');
+      if (gw.retryAfter !== undefined) void reply.header('retry-after', String(gw.retryAfter));
+      return reply.code(gw.status).send(errorBody(gw, req.id));
+    });
+    app.setNotFoundHandler((req, reply) => {
+      return reply.code(404).send(errorBody(new GatewayError('no_api', `No API at ${req.method} ${req.url.split('?')[0]}`), req.id));
+    });
+
+    app.post<{ Params: Params }>('/:service/:action', async (req, reply) => {
+      const { service, action } = req.params;
+      if (action === 'tasks') return queryTasks(req, service);
+      const def = ctx.tasks.services.get(`${service}/${action}`);
+      const owner = requireToken(req, ctx.tokens);
+      const body = jsonBody(req);
+      const { callbackUrl, async } = controlFields(body);
+      const input: JsonObject = { ...body };
+      for (const field of CONTROL_FIELDS) delete input[field];
+
+      const task = ctx.tasks.create({
+        ownerId: owner.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
+      });
+      req.log.info({ task_id: task.id, service: def.name }, 'task created');
+      if (!def.waitCapable || async || callbackUrl !== null) return acceptedBody(task);
+
+      const done = await ctx.tasks.waitForTerminal(task, def.waitLimitMs, ctx.shutdown);
+      if (!isTerminal(done.state)) return acceptedBody(done); // wait limit passed: poll or callback
+      return renderFinished(reply, done, shapeOf(done.service), baseUrl(req, ctx.config.publicUrl));
+    });
+
+    async function queryTasks(req: FastifyRequest, vendor: string): Promise<JsonObject> {
+      if (!ctx.tasks.services.all().some((s) => s.name.startsWith(`${vendor}/`))) {
+        throw new GatewayError('no_api', `Service ${vendor} is not registered`);
+      }
+      const owner = requireToken(req, ctx.tokens);
+      const body = jsonBody(req);
+      const base = baseUrl(req, ctx.config.publicUrl);
+      const visible = (t: Task | null): t is Task => t !== null && t.service.startsWith(`${vendor}/`);
+      switch (body.action) {
+        case 'retrieve': {
+          const id = body.id ?? body.task_id;
+          if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
+          const task = ctx.tasks.get(owner.id, id);
+          if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
+          return retrieveItem(task, shapeOf(task.service), base);
+        }
+        case 'retrieve_batch': {
+          const ids = body.ids;
+          if (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string')) {
+            throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
+          }
+          if (ids.length > MAX_BATCH) throw new GatewayError('bad_request', `Field ids holds ${ids.length} ids; at most ${MAX_BATCH} per call`);
+          const items = ctx.tasks.getMany(owner.id, ids as string[]).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
+          return { items, count: items.length };
+        }
+        case undefined:
+          throw new GatewayError('bad_request', 'Field action is required (retrieve or retrieve_batch)');
+        default:
+          throw new GatewayError('api_not_implemented', `Action ${JSON.stringify(body.action)} is not implemented for ${vendor}/tasks`);
+      }
+    }
+  };
+}
+
+function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, base: string): JsonObject {
+  if (task.state === 'succeeded') return successBody(task, shape, base);
+  const { error } = failureBody(task);
+  void reply.code(statusForCode(error.code));
+  return errorBody(error, task.traceId, { task_id: task.id });
+}
+
+function controlFields(body: JsonObject): { callbackUrl: string | null; async: boolean } {
+  const { callback_url: callback, async } = body;
+  if (async !== undefined && typeof async !== 'boolean') throw new GatewayError('bad_request', 'Field async must be a boolean');
+  if (callback === undefined || callback === null) return { callbackUrl: null, async: async === true };
+  if (typeof callback !== 'string') throw new GatewayError('bad_request', 'Field callback_url must be a string');
+  let url: URL;
+  try {
+    url = new URL(callback);
+  } catch {
+    throw new GatewayError('bad_request', 'Field callback_url must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GatewayError('bad_request', 'Field callback_url must use http or https');
+  if (callback.length > 2048) throw new GatewayError('bad_request', 'Field callback_url is longer than 2048 characters');
+  return { callbackUrl: callback, async: async === true };
+}

@@ -1,0 +1,196 @@
+/**
+ * Workers: claim due tasks under a lease, run them on their provider, renew the lease while they
+ * run, and finish them through TaskService. A task whose worker dies is claimed again once its
+ * lease expires; a task running past its service's timeout fails with `timeout`.
+ */
+import type { Logger } from 'pino';
+import { GatewayError } from '../core/errors.js';
+import type { FileSink, ServiceClaimLimit } from '../core/ports.js';
+import type { TaskService } from '../core/task-service.js';
+import { toTaskError } from '../core/task-service.js';
+import type { Task, TaskError } from '../core/types.js';
+
+export interface DispatcherOptions {
+  tasks: TaskService;
+  files: FileSink;
+  log: Logger;
+  workerId: string;
+  /** Lease length; renewed every third of it. */
+  leaseMs: number;
+  /** Idle poll interval (new tasks of this process wake the loop at once). */
+  pollMs: number;
+  /** Most tasks this worker runs at once, all services together. */
+  maxConcurrency: number;
+  /** Claims after which a task that keeps losing its worker is failed instead of retried. */
+  maxAttempts: number;
+}
+
+interface Running {
+  task: Task;
+  abort: AbortController;
+  settled: Promise<void>;
+  /** Set on stop: the worker gives the task back instead of finishing it. */
+  detached: boolean;
+}
+
+export class Dispatcher {
+  private readonly running = new Map<string, Running>();
+  private poller: NodeJS.Timeout | undefined;
+  private wakeScheduled = false;
+  private stopped = true;
+  private offQueued: (() => void) | undefined;
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  get workerId(): string {
+    return this.opts.workerId;
+  }
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.offQueued = this.opts.tasks.events.on('task:queued', () => this.wake());
+    this.poller = setInterval(() => this.tick(), this.opts.pollMs);
+    this.wake();
+  }
+
+  /** Runs a claim round soon (coalesced). */
+  wake(): void {
+    if (this.wakeScheduled || this.stopped) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.tick();
+    });
+  }
+
+  /** One claim round: fills free slots per service, within each service's concurrency. */
+  tick(): void {
+    if (this.stopped) return;
+    const free = this.opts.maxConcurrency - this.running.size;
+    if (free <= 0) return;
+    const limits: ServiceClaimLimit[] = this.opts.tasks.services.all().map((def) => ({
+      service: def.name,
+      concurrency: def.concurrency,
+      max: free,
+      timeoutMs: def.timeoutMs,
+    }));
+    let claimed: Task[];
+    try {
+      claimed = this.opts.tasks.claim(this.opts.workerId, limits, this.opts.leaseMs);
+    } catch (err) {
+      this.opts.log.error({ err }, 'claiming tasks failed');
+      return;
+    }
+    // A claim round may take more than `free` across services; run them all (bounded by services).
+    for (const task of claimed) this.launch(task);
+  }
+
+  private launch(task: Task): void {
+    const abort = new AbortController();
+    const entry: Running = { task, abort, settled: Promise.resolve(), detached: false };
+    this.running.set(task.id, entry);
+    entry.settled = this.execute(entry).finally(() => {
+      this.running.delete(task.id);
+      this.wake();
+    });
+  }
+
+  private async execute(entry: Running): Promise<void> {
+    const { task, abort } = entry;
+    const { tasks, workerId, leaseMs } = this.opts;
+    const log = this.opts.log.child({ task_id: task.id, trace_id: task.traceId, service: task.service });
+    const now = tasks.now();
+    if (task.attempts > this.opts.maxAttempts) {
+      log.warn({ attempts: task.attempts }, 'task abandoned: too many attempts');
+      tasks.abandon(task.id, { code: 'api_error', message: `Task abandoned after ${task.attempts - 1} lost attempts` });
+      return;
+    }
+    if (task.deadlineAt !== null && task.deadlineAt <= now) {
+      log.warn('task timed out before it could be resumed');
+      tasks.abandon(task.id, timeoutError());
+      return;
+    }
+    const def = tasks.services.find(task.service);
+    if (!def) return; // claimed only for configured services; defensive
+    log.info({ attempt: task.attempts, provider: def.provider.name }, 'task started');
+
+    let finished = false;
+    const finish = (outcome: { error: TaskError } | { ok: true; run: () => Task | null }): void => {
+      if (finished) return;
+      finished = true;
+      clearInterval(renewer);
+      clearTimeout(deadline);
+      if (entry.detached) return;
+      const result = 'error' in outcome ? tasks.fail(task.id, workerId, outcome.error) : outcome.run();
+      if (!result) log.warn('task result discarded: lease lost or task already finished');
+      else if (result.state === 'succeeded') log.info({ ms: (result.finishedAt ?? 0) - (result.startedAt ?? 0) }, 'task succeeded');
+      else log.warn({ error: result.error }, 'task failed');
+    };
+    const renewer = setInterval(() => {
+      if (this.stopped) return; // halted: a dead process renews nothing
+      if (!tasks.renewLease(task.id, workerId, leaseMs)) {
+        log.warn('lease lost; stopping work');
+        finished = true;
+        clearInterval(renewer);
+        clearTimeout(deadline);
+        abort.abort(new Error('lease lost'));
+      }
+    }, Math.max(10, Math.floor(leaseMs / 3)));
+    const deadline = setTimeout(
+      () => {
+        finish({ error: timeoutError() });
+        abort.abort(new GatewayError('timeout'));
+      },
+      Math.max(0, (task.deadlineAt ?? now + def.timeoutMs) - now),
+    );
+
+    try {
+      const output = await def.provider.run({
+        task,
+        input: task.input,
+        signal: abort.signal,
+        files: this.opts.files,
+        log,
+        progress: (fraction, message) => {
+          if (finished) return;
+          if (!tasks.progress(task.id, workerId, fraction, message ?? null)) abort.abort(new Error('lease lost'));
+        },
+      });
+      finish({ ok: true, run: () => tasks.succeed(task.id, workerId, output) });
+    } catch (err) {
+      if (!(err instanceof GatewayError)) log.error({ err }, 'provider error');
+      finish({ error: toTaskError(err) });
+    }
+  }
+
+  /**
+   * Stops claiming. Running tasks are aborted and their leases released so another worker (or
+   * this one after a restart) picks them up at once.
+   */
+  async stop(): Promise<void> {
+    this.halt();
+    const entries = [...this.running.values()];
+    for (const entry of entries) {
+      entry.detached = true;
+      entry.abort.abort(new Error('worker stopping'));
+    }
+    await Promise.allSettled(entries.map((e) => e.settled));
+    this.opts.tasks.releaseLeases([this.opts.workerId]);
+  }
+
+  /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
+  halt(): void {
+    this.stopped = true;
+    clearInterval(this.poller);
+    this.offQueued?.();
+  }
+}
+
+function timeoutError(): TaskError {
+  return { code: 'timeout', message: 'The task ran past its service timeout' };
+}

@@ -1,0 +1,12 @@
+/** What every dialect plugin is given: the core services and the gateway-wide settings. */
+import type { TokenService } from '../accounts/tokens.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { TaskService } from '../core/task-service.js';
+
+export interface DialectContext {
+  tasks: TaskService;
+  tokens: TokenService;
+  config: GatewayConfig;
+  /** Aborted when the gateway shuts down: waiting requests answer with the task id at once. */
+  shutdown: AbortSignal;
+}

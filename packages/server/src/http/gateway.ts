@@ -1,0 +1,135 @@
+/**
+ * Server assembly: opens the store, builds core services, providers and workers, and mounts the
+ * dialects on one Fastify instance. `createGateway` is what `taskgate serve` and the tests run.
+ */
+import fastifyStatic from '@fastify/static';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { TokenService } from '../accounts/tokens.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Clock } from '../core/ports.js';
+import { systemClock } from '../core/ports.js';
+import { ServiceRegistry } from '../core/services.js';
+import { TaskService } from '../core/task-service.js';
+import { taskApiPlugin } from '../dialects/task-api/plugin.js';
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
+import { createProvider } from '../providers/index.js';
+import { FILES_ROUTE, createFileSink } from '../store/files.js';
+import { openDatabase } from '../store/sqlite/db.js';
+import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
+import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
+import { adminPlugin } from './admin.js';
+import type { DialectContext } from './context.js';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  dataDir: string;
+  /** The admin token to use (TASKGATE_ADMIN_TOKEN); else one is generated on first start. */
+  adminToken?: string;
+  logger?: Logger;
+  clock?: Clock;
+  workerId?: string;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  tasks: TaskService;
+  tokens: TokenService;
+  dispatcher: Dispatcher | null;
+  config: GatewayConfig;
+  log: Logger;
+  /** The admin token generated on this start (first start only); null otherwise. */
+  generatedAdminToken: string | null;
+  /** Starts workers and listens; resolves with the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config } = opts;
+  const log = opts.logger ?? pino({ level: config.logLevel });
+  const clock = opts.clock ?? systemClock;
+  const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync });
+  const store = createSqliteTaskStore(db);
+  const tokens = new TokenService(createSqliteTokenStore(db), () => clock.now());
+  const { generated } = tokens.ensureAdmin(opts.adminToken);
+
+  const services = new ServiceRegistry(
+    Object.entries(config.services).map(([name, svc]) => ({
+      name,
+      provider: createProvider(svc.provider, svc.options),
+      waitCapable: svc.mode === 'wait',
+      waitLimitMs: svc.waitLimitMs,
+      timeoutMs: svc.timeoutMs,
+      concurrency: svc.concurrency,
+    })),
+  );
+  const tasks = new TaskService({ store, services, clock });
+  tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
+
+  const filesDir = join(opts.dataDir, 'files');
+  mkdirSync(filesDir, { recursive: true });
+  const workerId = opts.workerId ?? newWorkerId();
+  const dispatcher = config.dispatch.enabled
+    ? new Dispatcher({
+        tasks, files: createFileSink(filesDir), log, workerId,
+        leaseMs: config.dispatch.leaseMs, pollMs: config.dispatch.pollMs,
+        maxConcurrency: config.dispatch.maxConcurrency, maxAttempts: config.dispatch.maxAttempts,
+      })
+    : null;
+
+  const shutdown = new AbortController();
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.bodyLimit,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    // Every log line of a request carries its trace_id; per-request access lines only at debug.
+    logController: new LogController({
+      requestIdLogLabel: 'trace_id',
+      disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
+    }),
+    return503OnClosing: true,
+  });
+  // Clients that forget the JSON content type still get their body parsed (or a clear 400).
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-trace-id', req.id);
+  });
+
+  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal };
+  await app.register(fastifyStatic, {
+    root: filesDir, prefix: `${FILES_ROUTE}/`, index: false, list: false, dotfiles: 'deny',
+    immutable: true, maxAge: '1d',
+  });
+  await app.register(adminPlugin(ctx), { prefix: '/admin' });
+  await app.register(taskApiPlugin(ctx), { prefix: '/v1' });
+  app.get('/healthz', async () => ({ ok: true }));
+
+  let closed = false;
+  return {
+    app, tasks, tokens, dispatcher, config, log,
+    generatedAdminToken: generated,
+    async listen() {
+      if (dispatcher) {
+        const dead = deadLocalWorkers(tasks.runningLeaseOwners(), workerId);
+        if (dead.length) log.info({ workers: dead, tasks: tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
+        dispatcher.start();
+      }
+      return app.listen({ host: config.host, port: config.port });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      shutdown.abort();
+      await dispatcher?.stop();
+      await app.close();
+      tasks.close();
+      store.close();
+    },
+  };
+}

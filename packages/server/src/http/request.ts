@@ -1,0 +1,28 @@
+/** Request helpers every dialect shares: bearer tokens, the public base URL, JSON bodies. */
+import type { FastifyRequest } from 'fastify';
+import { GatewayError } from '../core/errors.js';
+import type { JsonObject } from '../core/types.js';
+import { isJsonObject } from '../core/types.js';
+
+/** The token from `Authorization: Bearer <t>` (or `Key <t>`, or a bare token); null if absent. */
+export function bearerToken(req: FastifyRequest): string | null {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || header.trim() === '') return null;
+  const match = /^(?:Bearer|Key|Token)\s+(.+)$/i.exec(header.trim());
+  return (match?.[1] ?? header).trim();
+}
+
+/** Where clients reach this gateway: the configured public URL, else the request's own host. */
+export function baseUrl(req: FastifyRequest, publicUrl: string | null): string {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
+  return `${req.protocol}://${req.host}`;
+}
+
+/** The body as a JSON object, or `bad_request`. */
+export function jsonBody(req: FastifyRequest): JsonObject {
+  if (req.body === undefined || req.body === null || req.body === '') {
+    throw new GatewayError('bad_request', 'Request body is empty; send a JSON object');
+  }
+  if (!isJsonObject(req.body)) throw new GatewayError('bad_request', 'Request body must be a JSON object');
+  return req.body;
+}

@@ -1,0 +1,162 @@
+/** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
+import type { ClaimRequest, FinishRequest, NewTask, TaskStore } from '../../core/ports.js';
+import type { JsonObject, Task, TaskError, TaskOutput, TaskState } from '../../core/types.js';
+import type { Db } from './db.js';
+
+interface TaskRow {
+  id: string;
+  owner_id: string;
+  service: string;
+  dialect: string;
+  state: TaskState;
+  request: string;
+  input: string;
+  output: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  trace_id: string;
+  callback_url: string | null;
+  progress: number | null;
+  progress_message: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  run_after: number;
+  deadline_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  attempts: number;
+}
+
+function toTask(row: TaskRow): Task {
+  const error: TaskError | null =
+    row.error_code !== null ? { code: row.error_code, message: row.error_message ?? '' } : null;
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    service: row.service,
+    dialect: row.dialect,
+    state: row.state,
+    request: JSON.parse(row.request) as JsonObject,
+    input: JSON.parse(row.input) as JsonObject,
+    output: row.output === null ? null : (JSON.parse(row.output) as TaskOutput),
+    error,
+    traceId: row.trace_id,
+    callbackUrl: row.callback_url,
+    progress: row.progress,
+    progressMessage: row.progress_message,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    runAfter: row.run_after,
+    deadlineAt: row.deadline_at,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at,
+    attempts: row.attempts,
+  };
+}
+
+export function createSqliteTaskStore(db: Db): TaskStore {
+  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number]>(
+    `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after)
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *`,
+  );
+  const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
+  const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
+  const liveCount = db
+    .prepare<[string, number], number>(
+      `SELECT count(*) FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at > ?`,
+    )
+    .pluck();
+  const dueQueued = db.prepare<[string, number, number], TaskRow>(
+    `SELECT * FROM tasks WHERE service = ? AND state = 'queued' AND run_after <= ?
+     ORDER BY run_after, created_at LIMIT ?`,
+  );
+  const expiredRunning = db.prepare<[string, number, number], TaskRow>(
+    `SELECT * FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at <= ?
+     ORDER BY lease_expires_at LIMIT ?`,
+  );
+  const claim = db.prepare<[{ owner: string; until: number; now: number; deadline: number; id: string; from: TaskState }], TaskRow>(
+    `UPDATE tasks SET state = 'running', lease_owner = @owner, lease_expires_at = @until, attempts = attempts + 1,
+       started_at = COALESCE(started_at, @now), deadline_at = COALESCE(deadline_at, @deadline)
+     WHERE id = @id AND state = @from RETURNING *`,
+  );
+  const extend = db.prepare<[number, string, string]>(
+    `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+  );
+  const progress = db.prepare<[number, string | null, string, string], TaskRow>(
+    `UPDATE tasks SET progress = ?, progress_message = ? WHERE id = ? AND state = 'running' AND lease_owner = ? RETURNING *`,
+  );
+  const finish = db.prepare<
+    [{ state: TaskState; output: string | null; code: string | null; message: string | null; now: number; id: string; owner: string }],
+    TaskRow
+  >(
+    `UPDATE tasks SET state = @state, output = @output, error_code = @code, error_message = @message, finished_at = @now,
+       progress = CASE WHEN @state = 'succeeded' THEN 1 ELSE progress END, lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  );
+  const failFrom = db.prepare<[string, string, number, string, string], TaskRow>(
+    `UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?,
+       lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = ? AND state IN (SELECT value FROM json_each(?)) RETURNING *`,
+  );
+  const release = db.prepare<[string]>(
+    `UPDATE tasks SET lease_expires_at = 0 WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
+  );
+  const owners = db.prepare<[], string>(`SELECT DISTINCT lease_owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL`).pluck();
+
+  const claimTx = db.transaction((req: ClaimRequest): Task[] => {
+    const out: Task[] = [];
+    const until = req.now + req.leaseMs;
+    for (const limit of req.services) {
+      const free = Math.min(limit.max, limit.concurrency - liveCount.get(limit.service, req.now)!);
+      if (free <= 0) continue;
+      const rows = dueQueued.all(limit.service, req.now, free);
+      if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
+      for (const row of rows) {
+        const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
+        const claimed = claim.get({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state });
+        if (claimed) out.push(toTask(claimed));
+      }
+    }
+    return out;
+  });
+
+  const one = (row: TaskRow | undefined): Task | null => (row ? toTask(row) : null);
+
+  return {
+    insert(t: NewTask): Task {
+      const row = insert.get(
+        t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
+        t.traceId, t.callbackUrl, t.createdAt, t.runAfter,
+      ) as TaskRow;
+      return toTask(row);
+    },
+    get: (id) => one(byId.get(id)),
+    getMany(ownerId, ids) {
+      if (ids.length === 0) return [];
+      const rows = byIds.all(JSON.stringify(ids));
+      const found = new Map(rows.filter((r) => r.owner_id === ownerId).map((r) => [r.id, r]));
+      return ids.flatMap((id) => {
+        const row = found.get(id);
+        return row ? [toTask(row)] : [];
+      });
+    },
+    claimDue: (req) => claimTx.immediate(req),
+    extendLease: (id, workerId, until) => extend.run(until, id, workerId).changes === 1,
+    setProgress: (id, workerId, p, message) => one(progress.get(p, message, id, workerId)),
+    finish(req: FinishRequest) {
+      const output = req.output ? JSON.stringify(req.output) : null;
+      return one(
+        finish.get({
+          state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
+          now: req.now, id: req.id, owner: req.workerId,
+        }),
+      );
+    },
+    failFrom: (id, from, error, now) => one(failFrom.get(error.code, error.message, now, id, JSON.stringify(from))),
+    releaseLeases: (workerIds) => (workerIds.length ? release.run(JSON.stringify(workerIds)).changes : 0),
+    runningLeaseOwners: () => owners.all(),
+    close: () => db.close(),
+  };
+}
