@@ -2,21 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { TokenRecord } from '../accounts/tokens.js';
 import { GatewayError } from '../core/errors.js';
-import { errorBody } from '../dialects/task-api/render.js';
 import { requireAdmin } from './auth.js';
 import type { DialectContext } from './context.js';
-import { toGatewayError } from './errors.js';
 import { jsonBody } from './request.js';
 
 const view = (t: TokenRecord) => ({ id: t.id, name: t.name, created_at: new Date(t.createdAt).toISOString() });
 
 export function adminPlugin(ctx: DialectContext) {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.setErrorHandler((err, req, reply) => {
-      const gw = toGatewayError(err, ctx.config.bodyLimit);
-      if (gw.status >= 500) req.log.error({ err }, 'admin request failed');
-      return reply.code(gw.status).send(errorBody(gw, req.id));
-    });
     app.addHook('onRequest', async (req) => requireAdmin(req, ctx.tokens));
 
     app.post('/tokens', async (req, reply) => {

@@ -14,6 +14,7 @@ import type { Clock } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
+import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
 import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
@@ -100,6 +101,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-trace-id', req.id);
   });
+
+  // The task API envelope is the default: admin, files and unknown paths answer in it too.
+  app.setErrorHandler(taskApiErrorHandler(config.bodyLimit));
+  app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal };
   await app.register(fastifyStatic, {

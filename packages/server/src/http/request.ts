@@ -8,6 +8,7 @@ import { isJsonObject } from '../core/types.js';
 export function bearerToken(req: FastifyRequest): string | null {
   const header = req.headers.authorization;
   if (typeof header !== 'string' || header.trim() === '') return null;
+  if (/^(?:Bearer|Key|Token)$/i.test(header.trim())) return null; // a scheme without a credential
   const match = /^(?:Bearer|Key|Token)\s+(.+)$/i.exec(header.trim());
   return (match?.[1] ?? header).trim();
 }

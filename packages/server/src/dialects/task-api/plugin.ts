@@ -8,7 +8,6 @@ import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
-import { toGatewayError } from '../../http/errors.js';
 import { baseUrl, jsonBody } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
@@ -24,16 +23,6 @@ interface Params {
 export function taskApiPlugin(ctx: DialectContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     const shapeOf = (service: string): TaskApiShape => ctx.config.services[service]?.shape ?? 'generic';
-
-    app.setErrorHandler((err, req, reply) => {
-      const gw = toGatewayError(err, ctx.config.bodyLimit);
-      if (gw.status >= 500) req.log.error({ err }, 'request failed');
-      if (gw.retryAfter !== undefined) void reply.header('retry-after', String(gw.retryAfter));
-      return reply.code(gw.status).send(errorBody(gw, req.id));
-    });
-    app.setNotFoundHandler((req, reply) => {
-      return reply.code(404).send(errorBody(new GatewayError('no_api', `No API at ${req.method} ${req.url.split('?')[0]}`), req.id));
-    });
 
     app.post<{ Params: Params }>('/:service/:action', async (req, reply) => {
       const { service, action } = req.params;

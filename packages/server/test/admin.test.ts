@@ -1,0 +1,98 @@
+/** Admin token and the token API: shown once, stored hashed, deleted tokens stop working. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { parseConfig } from '../src/config/load.js';
+import { createGateway } from '../src/http/gateway.js';
+import { ADMIN_TOKEN, call, removeDir, startGateway, tempDir } from './helpers.js';
+
+test('admin API: create shows the token once, list never shows it, delete revokes it', async () => {
+  const t = await startGateway();
+  try {
+    const admin = { token: ADMIN_TOKEN };
+    const created = await t.call('POST', '/admin/tokens', { ...admin, body: { name: 'alice' } });
+    assert.equal(created.status, 201);
+    assert.equal(created.json.name, 'alice');
+    assert.match(created.json.token, /^tg_[A-Za-z0-9_-]{32}$/);
+    const { id, token } = created.json;
+
+    const list = await t.call('GET', '/admin/tokens', admin);
+    assert.equal(list.status, 200);
+    const entry = list.json.items.find((i: { id: string }) => i.id === id);
+    assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'id', 'name']);
+    assert.ok(!list.text.includes(token), 'the token is never shown again');
+
+    const db = new Database(join(t.dataDir, 'taskgate.db'), { readonly: true });
+    const row = db.prepare('SELECT token_hash FROM tokens WHERE id = ?').get(id) as { token_hash: string };
+    db.close();
+    assert.equal(row.token_hash, createHash('sha256').update(token).digest('hex'), 'stored as a hash');
+
+    const use = await t.call('POST', '/v1/midjourney/imagine', { token, body: { prompt: 'x', async: true } });
+    assert.equal(use.status, 200);
+    const del = await t.call('DELETE', `/admin/tokens/${id}`, admin);
+    assert.deepEqual(del.json, { id, deleted: true });
+    const after = await t.call('POST', '/v1/midjourney/imagine', { token, body: { prompt: 'x', async: true } });
+    assert.equal(after.status, 401);
+    assert.equal(after.json.error.code, 'invalid_token');
+    const again = await t.call('DELETE', `/admin/tokens/${id}`, admin);
+    assert.equal(again.status, 404);
+  } finally {
+    await t.close();
+  }
+});
+
+test('admin API refuses missing, API and wrong tokens, and validates the name', async () => {
+  const t = await startGateway();
+  try {
+    const none = await t.call('GET', '/admin/tokens', { token: null });
+    assert.equal(none.status, 400);
+    assert.equal(none.json.error.code, 'no_token');
+    for (const token of [t.token, 'tga_wrong']) {
+      const r = await t.call('GET', '/admin/tokens', { token });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.error.code, 'invalid_token');
+    }
+    for (const body of [{}, { name: '' }, { name: 5 }]) {
+      const r = await t.call('POST', '/admin/tokens', { token: ADMIN_TOKEN, body });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error.code, 'bad_request');
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start only, stored hashed', async () => {
+  const dataDir = tempDir();
+  const config = parseConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', dispatch: { enabled: false } });
+  try {
+    const first = await createGateway({ config, dataDir });
+    const generated = first.generatedAdminToken;
+    assert.match(generated ?? '', /^tga_/);
+    const url = await first.listen();
+    const ok = await call(url, 'GET', '/admin/tokens', generated!);
+    assert.equal(ok.status, 200);
+    await first.close();
+
+    const db = new Database(join(dataDir, 'taskgate.db'), { readonly: true });
+    const stored = db.prepare("SELECT value FROM settings WHERE key = 'admin_token_hash'").pluck().get() as string;
+    db.close();
+    assert.equal(stored, createHash('sha256').update(generated!).digest('hex'));
+
+    const second = await createGateway({ config, dataDir });
+    assert.equal(second.generatedAdminToken, null, 'printed once: not generated again');
+    const url2 = await second.listen();
+    assert.equal((await call(url2, 'GET', '/admin/tokens', generated!)).status, 200);
+    await second.close();
+
+    const withEnv = await createGateway({ config, dataDir, adminToken: 'from-env-admin' });
+    const url3 = await withEnv.listen();
+    assert.equal((await call(url3, 'GET', '/admin/tokens', 'from-env-admin')).status, 200);
+    assert.equal((await call(url3, 'GET', '/admin/tokens', generated!)).status, 401);
+    await withEnv.close();
+  } finally {
+    removeDir(dataDir);
+  }
+});

@@ -1,0 +1,143 @@
+/**
+ * Test helpers: a real gateway on 127.0.0.1 (ephemeral port) over a fresh SQLite file, with fast
+ * demo services, and a tiny HTTP client. Nothing of taskgate is mocked.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseConfig } from '../src/config/load.js';
+import type { Clock } from '../src/core/ports.js';
+import type { Task } from '../src/core/types.js';
+import { createGateway, type Gateway } from '../src/http/gateway.js';
+
+export const ADMIN_TOKEN = 'tga_test_admin_token_0123456789';
+
+/** Fast versions of the default services, so tests finish in milliseconds. */
+export const FAST_SERVICES = {
+  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 40, steps: 2, defaultWidth: 64, defaultHeight: 64 } },
+  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 40, steps: 2, defaultDurationSec: 1 } },
+  'producer/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 40, steps: 2, defaultDurationSec: 1 } },
+  'veo/videos': { provider: 'demo-video', mode: 'async', shape: 'video', options: { latencyMs: 40, steps: 2, defaultWidth: 48, defaultHeight: 32, defaultFrames: 3 } },
+  'demo/image': { provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 20, steps: 1, defaultWidth: 64, defaultHeight: 64 } },
+} as const;
+
+export function tempDir(label = 'taskgate-test-'): string {
+  return mkdtempSync(join(tmpdir(), label));
+}
+
+export interface StartOptions {
+  config?: Record<string, unknown>;
+  services?: Record<string, unknown>;
+  dataDir?: string;
+  clock?: Clock;
+  logger?: Logger;
+  workerId?: string;
+}
+
+export interface TestGateway {
+  gw: Gateway;
+  url: string;
+  token: string;
+  /** The test token's id (the owner of tasks it creates). */
+  ownerId: string;
+  dataDir: string;
+  call(method: string, path: string, opts?: CallOptions): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  /** Raw body text (sent as-is); overrides `body`. */
+  raw?: string;
+  /** Bearer token; `null` sends no Authorization header. Default: the test token. */
+  token?: string | null;
+  headers?: Record<string, string>;
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test convenience over JSON bodies
+  json: any;
+  text: string;
+}
+
+export async function call(base: string, method: string, path: string, defaultToken: string, opts: CallOptions = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const token = opts.token === undefined ? defaultToken : opts.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await res.text();
+  let json: unknown = undefined;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+export async function startGateway(opts: StartOptions = {}): Promise<TestGateway> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = parseConfig({
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent',
+    ...opts.config,
+    dispatch: { pollMs: 25, ...(opts.config?.dispatch as object | undefined) },
+    services: { ...FAST_SERVICES, ...opts.services },
+  });
+  const gw = await createGateway({
+    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId,
+  });
+  const url = await gw.listen();
+  const { token, record } = gw.tokens.create('test');
+  return {
+    gw, url, token, ownerId: record.id, dataDir,
+    call: (method, path, callOpts) => call(url, method, path, token, callOpts),
+    close: () => gw.close(),
+  };
+}
+
+/** Removes a data dir created by tempDir (best effort). */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Polls `retrieve` until the task has `finished_at` (bounded). */
+export async function pollUntilFinished(t: TestGateway, vendor: string, id: string, timeoutMs = 10_000): Promise<Reply> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await t.call('POST', `/v1/${vendor}/tasks`, { body: { action: 'retrieve', id } });
+    if (r.json?.finished_at !== undefined || Date.now() > until) return r;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** Waits (bounded) until the stored task satisfies `pred`. */
+export async function waitForTask(gw: Gateway, ownerTokenId: string, id: string, pred: (t: Task) => boolean, timeoutMs = 10_000): Promise<Task> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const task = gw.tasks.get(ownerTokenId, id);
+    if (task && pred(task)) return task;
+    if (Date.now() > until) throw new Error(`task ${id} did not reach the expected state; last: ${task?.state}`);
+    await new Promise((res) => setTimeout(res, 15));
+  }
+}
+
+export class ManualClock implements Clock {
+  constructor(public t = Date.now()) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
