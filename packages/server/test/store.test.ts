@@ -1,0 +1,24 @@
+/** The SQLite driver passes the shared TaskStore contract; migrations are idempotent. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { migrate, openDatabase } from '../src/store/sqlite/db.js';
+import { createSqliteTaskStore } from '../src/store/sqlite/task-store.js';
+import { tempDir } from './helpers.js';
+import { newTask, runStoreSuite } from './store-contract.js';
+
+runStoreSuite('sqlite', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db'))));
+
+test('migrations apply once, in order, and reopening keeps the data', () => {
+  const file = join(tempDir(), 'tasks.db');
+  const db = openDatabase(file);
+  const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+  assert.deepEqual(versions, [1, 2]);
+  assert.deepEqual(migrate(db), [], 'nothing left to apply');
+  const store = createSqliteTaskStore(db);
+  const t = store.insert(newTask());
+  store.close();
+  const reopened = createSqliteTaskStore(openDatabase(file));
+  assert.equal(reopened.get(t.id)?.id, t.id);
+  reopened.close();
+});
