@@ -17,7 +17,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
 }
 
 const limit = (over: Partial<ServiceClaimLimit> = {}): ServiceClaimLimit => ({
-  service: 'demo/image', concurrency: 10, max: 10, timeoutMs: 5000, ...over,
+  service: 'demo/image', concurrency: 10, timeoutMs: 5000, ...over,
 });
 
 export function runStoreSuite(name: string, open: () => TaskStore): void {
@@ -51,7 +51,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       const second = s.insert(newTask({ createdAt: 2, runAfter: 2 }));
       s.insert(newTask({ createdAt: 3, runAfter: 3 }));
       s.insert(newTask({ runAfter: 10_000_000 })); // not due yet
-      const a = s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, services: [limit({ concurrency: 2, max: 1 })] });
+      const a = s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 1, services: [limit({ concurrency: 2 })] });
       assert.deepEqual(a.map((t) => t.id), [first.id]);
       assert.equal(a[0]!.state, 'running');
       assert.equal(a[0]!.leaseOwner, 'A');
@@ -59,20 +59,29 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.equal(a[0]!.startedAt, 100);
       assert.equal(a[0]!.deadlineAt, 5100);
       assert.equal(a[0]!.attempts, 1);
-      const b = s.claimDue({ workerId: 'B', now: 100, leaseMs: 1000, services: [limit({ concurrency: 2 })] });
+      const b = s.claimDue({ workerId: 'B', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] });
       assert.deepEqual(b.map((t) => t.id), [second.id], 'only one slot was left of 2');
-      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, services: [limit({ concurrency: 2 })] }), []);
-      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, services: [limit({ service: 'other/x' })] }), []);
+      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] }), []);
+      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ service: 'other/x' })] }), []);
+      s.close();
+    });
+
+    test('claimDue never takes more than `max` tasks, all services together', () => {
+      const s = open();
+      for (let i = 0; i < 3; i++) s.insert(newTask({ service: 'a/x' }));
+      for (let i = 0; i < 3; i++) s.insert(newTask({ service: 'b/x' }));
+      const claimed = s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit({ service: 'a/x' }), limit({ service: 'b/x' })] });
+      assert.deepEqual(claimed.map((t) => t.service), ['a/x', 'a/x', 'a/x', 'b/x']);
       s.close();
     });
 
     test('an expired lease is claimable again; start time and deadline are kept', () => {
       const s = open();
       const t = s.insert(newTask());
-      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, services: [limit()] });
-      assert.deepEqual(s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, services: [limit()] }), []);
+      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.deepEqual(s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, max: 10, services: [limit()] }), []);
       assert.equal(s.extendLease(t.id, 'B', 5000), false, 'only the owner renews');
-      const again = s.claimDue({ workerId: 'B', now: 1100, leaseMs: 1000, services: [limit()] });
+      const again = s.claimDue({ workerId: 'B', now: 1100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.equal(again.length, 1);
       assert.equal(again[0]!.leaseOwner, 'B');
       assert.equal(again[0]!.attempts, 2);
@@ -87,7 +96,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       const s = open();
       const t = s.insert(newTask());
       assert.equal(s.finish({ id: t.id, workerId: 'A', now: 1, state: 'succeeded', output: { files: [] } }), null, 'queued cannot finish');
-      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, services: [limit()] });
+      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.equal(s.setProgress(t.id, 'B', 0.5, 'x'), null);
       assert.equal(s.setProgress(t.id, 'A', 0.5, 'half')?.progressMessage, 'half');
       assert.equal(s.finish({ id: t.id, workerId: 'B', now: 200, state: 'succeeded', output: { files: [] } }), null);
@@ -109,10 +118,10 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual([failed?.state, failed?.error?.code, failed?.finishedAt], ['failed', 'timeout', 50]);
       assert.equal(s.failFrom(queued.id, ['queued', 'running'], { code: 'x', message: 'y' }, 60), null);
       const t = s.insert(newTask());
-      s.claimDue({ workerId: 'dead', now: 100, leaseMs: 100_000, services: [limit()] });
+      s.claimDue({ workerId: 'dead', now: 100, leaseMs: 100_000, max: 10, services: [limit()] });
       assert.deepEqual(s.runningLeaseOwners(), ['dead']);
       assert.equal(s.releaseLeases(['dead']), 1);
-      const again = s.claimDue({ workerId: 'alive', now: 101, leaseMs: 1000, services: [limit()] });
+      const again = s.claimDue({ workerId: 'alive', now: 101, leaseMs: 1000, max: 10, services: [limit()] });
       assert.deepEqual(again.map((x) => x.id), [t.id]);
       s.close();
     });

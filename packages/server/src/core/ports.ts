@@ -15,8 +15,6 @@ export interface ServiceClaimLimit {
   service: string;
   /** Most tasks of this service that may hold a live lease at once (across all workers). */
   concurrency: number;
-  /** Most tasks to claim in this call (the worker's free local slots). */
-  max: number;
   /** Deadline for a task started by this claim: start + timeoutMs. */
   timeoutMs: number;
 }
@@ -25,6 +23,9 @@ export interface ClaimRequest {
   workerId: string;
   now: number;
   leaseMs: number;
+  /** Most tasks to claim in this call, all services together (the worker's free slots). */
+  max: number;
+  /** Services in the order to serve them (the caller rotates it for fairness). */
   services: ServiceClaimLimit[];
 }
 

@@ -11,6 +11,11 @@ import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskOutput } from './types.js';
 import { isTerminal } from './types.js';
 import { TerminalWaiters } from './waiters.js';
+import { canTransition } from './state.js';
+import { TASK_STATES } from './types.js';
+
+/** States a task may fail from, whoever holds it. */
+const FAILABLE = TASK_STATES.filter((s) => canTransition(s, 'failed'));
 
 export interface CreateTaskInput {
   ownerId: string;
@@ -93,8 +98,8 @@ export class TaskService {
 
   // ---- worker side -------------------------------------------------------------------------
 
-  claim(workerId: string, limits: ServiceClaimLimit[], leaseMs: number): Task[] {
-    const claimed = this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, services: limits });
+  claim(workerId: string, max: number, limits: ServiceClaimLimit[], leaseMs: number): Task[] {
+    const claimed = this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, max, services: limits });
     for (const task of claimed) this.events.emit('task:started', { task, workerId });
     return claimed;
   }
@@ -124,7 +129,7 @@ export class TaskService {
 
   /** Fails a task regardless of lease (attempt limit, deadline passed before a re-claim). */
   abandon(id: string, error: TaskError): Task | null {
-    const task = this.store.failFrom(id, ['queued', 'running'], error, this.clock.now());
+    const task = this.store.failFrom(id, FAILABLE, error, this.clock.now());
     if (task) this.events.emit('task:failed', { task });
     return task;
   }

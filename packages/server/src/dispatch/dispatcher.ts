@@ -37,6 +37,7 @@ export class Dispatcher {
   private readonly running = new Map<string, Running>();
   private poller: NodeJS.Timeout | undefined;
   private wakeScheduled = false;
+  private round = 0;
   private stopped = true;
   private offQueued: (() => void) | undefined;
 
@@ -73,20 +74,21 @@ export class Dispatcher {
     if (this.stopped) return;
     const free = this.opts.maxConcurrency - this.running.size;
     if (free <= 0) return;
-    const limits: ServiceClaimLimit[] = this.opts.tasks.services.all().map((def) => ({
+    const all = this.opts.tasks.services.all();
+    // Start each round at the next service, so no service starves the ones listed after it.
+    const first = this.round++ % Math.max(1, all.length);
+    const limits: ServiceClaimLimit[] = [...all.slice(first), ...all.slice(0, first)].map((def) => ({
       service: def.name,
       concurrency: def.concurrency,
-      max: free,
       timeoutMs: def.timeoutMs,
     }));
     let claimed: Task[];
     try {
-      claimed = this.opts.tasks.claim(this.opts.workerId, limits, this.opts.leaseMs);
+      claimed = this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs);
     } catch (err) {
       this.opts.log.error({ err }, 'claiming tasks failed');
       return;
     }
-    // A claim round may take more than `free` across services; run them all (bounded by services).
     for (const task of claimed) this.launch(task);
   }
 

@@ -25,7 +25,12 @@ function failAll(err: Error): void {
 function getWorker(): Worker | null {
   if (worker !== undefined) return worker;
   try {
-    const w = new Worker(new URL(`./render-worker${ext}`, import.meta.url));
+    const entry = new URL(`./render-worker${ext}`, import.meta.url);
+    // Node 20 workers do not inherit tsx's loader hooks: from TypeScript source, register them first.
+    const w =
+      ext === '.ts'
+        ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`, { eval: true })
+        : new Worker(entry);
     w.unref();
     w.on('message', (reply: Reply) => {
       const p = pending.get(reply.id);

@@ -109,7 +109,7 @@ export function createSqliteTaskStore(db: Db): TaskStore {
     const out: Task[] = [];
     const until = req.now + req.leaseMs;
     for (const limit of req.services) {
-      const free = Math.min(limit.max, limit.concurrency - liveCount.get(limit.service, req.now)!);
+      const free = Math.min(req.max - out.length, limit.concurrency - liveCount.get(limit.service, req.now)!);
       if (free <= 0) continue;
       const rows = dueQueued.all(limit.service, req.now, free);
       if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
