@@ -24,11 +24,6 @@ test('admin API: create shows the token once, list never shows it, delete revoke
     assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'id', 'name']);
     assert.ok(!list.text.includes(token), 'the token is never shown again');
 
-    const db = new Database(join(t.dataDir, 'taskgate.db'), { readonly: true });
-    const row = db.prepare('SELECT token_hash FROM tokens WHERE id = ?').get(id) as { token_hash: string };
-    db.close();
-    assert.equal(row.token_hash, createHash('sha256').update(token).digest('hex'), 'stored as a hash');
-
     const use = await t.call('POST', '/v1/midjourney/imagine', { token, body: { prompt: 'x', async: true } });
     assert.equal(use.status, 200);
     const del = await t.call('DELETE', `/admin/tokens/${id}`, admin);
@@ -38,6 +33,13 @@ test('admin API: create shows the token once, list never shows it, delete revoke
     assert.equal(after.json.error.code, 'invalid_token');
     const again = await t.call('DELETE', `/admin/tokens/${id}`, admin);
     assert.equal(again.status, 404);
+
+    const kept = (await t.call('POST', '/admin/tokens', { ...admin, body: { name: 'bob' } })).json;
+    await t.close();
+    const db = new Database(join(t.dataDir, 'taskgate.db'), { readonly: true });
+    const row = db.prepare('SELECT token_hash FROM tokens WHERE id = ?').get(kept.id) as { token_hash: string };
+    db.close();
+    assert.equal(row.token_hash, createHash('sha256').update(kept.token).digest('hex'), 'stored as a hash');
   } finally {
     await t.close();
   }

@@ -53,8 +53,8 @@ test('a task whose worker dies is claimed again once its lease expires, and fini
     workerA.halt(); // the process "dies": no more renewals or claims
 
     const workerB = secondWorker(t, 'worker-b');
-    workerB.tick();
-    assert.equal(t.gw.tasks.get(t.ownerId, running.id)?.leaseOwner, workerA.workerId, 'a live lease is not stolen');
+    await workerB.tick();
+    assert.equal((await t.gw.tasks.get(t.ownerId, running.id))?.leaseOwner, workerA.workerId, 'a live lease is not stolen');
 
     clock.advance(LEASE + 1);
     workerB.start();
@@ -63,7 +63,7 @@ test('a task whose worker dies is claimed again once its lease expires, and fini
     assert.equal(done.output?.files.length, 1);
     await new Promise((r) => setTimeout(r, 700)); // let worker A's run end too
     assert.deepEqual(finished, [running.id], "worker A's late result was discarded, not applied twice");
-    assert.equal(t.gw.tasks.get(t.ownerId, running.id)?.state, 'succeeded');
+    assert.equal((await t.gw.tasks.get(t.ownerId, running.id))?.state, 'succeeded');
     await workerB.stop();
   });
 });

@@ -125,7 +125,7 @@ export async function pollUntilFinished(t: TestGateway, vendor: string, id: stri
 export async function waitForTask(gw: Gateway, ownerTokenId: string, id: string, pred: (t: Task) => boolean, timeoutMs = 10_000): Promise<Task> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const task = gw.tasks.get(ownerTokenId, id);
+    const task = await gw.tasks.get(ownerTokenId, id);
     if (task && pred(task)) return task;
     if (Date.now() > until) throw new Error(`task ${id} did not reach the expected state; last: ${task?.state}`);
     await new Promise((res) => setTimeout(res, 15));

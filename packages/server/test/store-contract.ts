@@ -22,36 +22,36 @@ const limit = (over: Partial<ServiceClaimLimit> = {}): ServiceClaimLimit => ({
 
 export function runStoreSuite(name: string, open: () => TaskStore): void {
   describe(`TaskStore contract: ${name}`, () => {
-    test('insert and get round-trip every field', () => {
+    test('insert and get round-trip every field', async () => {
       const s = open();
       const t = newTask({ callbackUrl: 'https://x.test/cb' });
-      const inserted = s.insert(t);
+      const inserted = await s.insert(t);
       assert.equal(inserted.state, 'queued');
-      assert.deepEqual(s.get(t.id), inserted);
+      assert.deepEqual(await s.get(t.id), inserted);
       assert.deepEqual(inserted.request, t.request);
       assert.equal(inserted.callbackUrl, 'https://x.test/cb');
       assert.equal(inserted.attempts, 0);
-      assert.equal(s.get('missing'), null);
-      s.close();
+      assert.equal(await s.get('missing'), null);
+      await s.close();
     });
 
-    test('getMany keeps the asked order and only the owner’s tasks', () => {
+    test('getMany keeps the asked order and only the owner’s tasks', async () => {
       const s = open();
-      const a = s.insert(newTask());
-      const b = s.insert(newTask());
-      const foreign = s.insert(newTask({ ownerId: 'owner-2' }));
-      assert.deepEqual(s.getMany('owner-1', [b.id, 'nope', foreign.id, a.id]).map((t) => t.id), [b.id, a.id]);
-      assert.deepEqual(s.getMany('owner-1', []), []);
-      s.close();
+      const a = await s.insert(newTask());
+      const b = await s.insert(newTask());
+      const foreign = await s.insert(newTask({ ownerId: 'owner-2' }));
+      assert.deepEqual((await s.getMany('owner-1', [b.id, 'nope', foreign.id, a.id])).map((t) => t.id), [b.id, a.id]);
+      assert.deepEqual(await s.getMany('owner-1', []), []);
+      await s.close();
     });
 
-    test('claimDue takes due tasks oldest first, under the service concurrency across workers', () => {
+    test('claimDue takes due tasks oldest first, under the service concurrency across workers', async () => {
       const s = open();
-      const first = s.insert(newTask({ createdAt: 1, runAfter: 1 }));
-      const second = s.insert(newTask({ createdAt: 2, runAfter: 2 }));
-      s.insert(newTask({ createdAt: 3, runAfter: 3 }));
-      s.insert(newTask({ runAfter: 10_000_000 })); // not due yet
-      const a = s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 1, services: [limit({ concurrency: 2 })] });
+      const first = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
+      const second = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
+      await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
+      await s.insert(newTask({ runAfter: 10_000_000 })); // not due yet
+      const a = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 1, services: [limit({ concurrency: 2 })] });
       assert.deepEqual(a.map((t) => t.id), [first.id]);
       assert.equal(a[0]!.state, 'running');
       assert.equal(a[0]!.leaseOwner, 'A');
@@ -59,71 +59,71 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.equal(a[0]!.startedAt, 100);
       assert.equal(a[0]!.deadlineAt, 5100);
       assert.equal(a[0]!.attempts, 1);
-      const b = s.claimDue({ workerId: 'B', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] });
+      const b = await s.claimDue({ workerId: 'B', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] });
       assert.deepEqual(b.map((t) => t.id), [second.id], 'only one slot was left of 2');
-      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] }), []);
-      assert.deepEqual(s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ service: 'other/x' })] }), []);
-      s.close();
+      assert.deepEqual(await s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ concurrency: 2 })] }), []);
+      assert.deepEqual(await s.claimDue({ workerId: 'C', now: 100, leaseMs: 1000, max: 10, services: [limit({ service: 'other/x' })] }), []);
+      await s.close();
     });
 
-    test('claimDue never takes more than `max` tasks, all services together', () => {
+    test('claimDue never takes more than `max` tasks, all services together', async () => {
       const s = open();
-      for (let i = 0; i < 3; i++) s.insert(newTask({ service: 'a/x' }));
-      for (let i = 0; i < 3; i++) s.insert(newTask({ service: 'b/x' }));
-      const claimed = s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit({ service: 'a/x' }), limit({ service: 'b/x' })] });
+      for (let i = 0; i < 3; i++) await s.insert(newTask({ service: 'a/x' }));
+      for (let i = 0; i < 3; i++) await s.insert(newTask({ service: 'b/x' }));
+      const claimed = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit({ service: 'a/x' }), limit({ service: 'b/x' })] });
       assert.deepEqual(claimed.map((t) => t.service), ['a/x', 'a/x', 'a/x', 'b/x']);
-      s.close();
+      await s.close();
     });
 
-    test('an expired lease is claimable again; start time and deadline are kept', () => {
+    test('an expired lease is claimable again; start time and deadline are kept', async () => {
       const s = open();
-      const t = s.insert(newTask());
-      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
-      assert.deepEqual(s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, max: 10, services: [limit()] }), []);
-      assert.equal(s.extendLease(t.id, 'B', 5000), false, 'only the owner renews');
-      const again = s.claimDue({ workerId: 'B', now: 1100, leaseMs: 1000, max: 10, services: [limit()] });
+      const t = await s.insert(newTask());
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.deepEqual(await s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, max: 10, services: [limit()] }), []);
+      assert.equal(await s.extendLease(t.id, 'B', 5000), false, 'only the owner renews');
+      const again = await s.claimDue({ workerId: 'B', now: 1100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.equal(again.length, 1);
       assert.equal(again[0]!.leaseOwner, 'B');
       assert.equal(again[0]!.attempts, 2);
       assert.equal(again[0]!.startedAt, 100);
       assert.equal(again[0]!.deadlineAt, 5100);
-      assert.equal(s.extendLease(t.id, 'A', 9000), false, 'the old owner lost it');
-      assert.equal(s.extendLease(t.id, 'B', 9000), true);
-      s.close();
+      assert.equal(await s.extendLease(t.id, 'A', 9000), false, 'the old owner lost it');
+      assert.equal(await s.extendLease(t.id, 'B', 9000), true);
+      await s.close();
     });
 
-    test('finish is a compare-and-set on running + lease owner, applied once', () => {
+    test('finish is a compare-and-set on running + lease owner, applied once', async () => {
       const s = open();
-      const t = s.insert(newTask());
-      assert.equal(s.finish({ id: t.id, workerId: 'A', now: 1, state: 'succeeded', output: { files: [] } }), null, 'queued cannot finish');
-      s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
-      assert.equal(s.setProgress(t.id, 'B', 0.5, 'x'), null);
-      assert.equal(s.setProgress(t.id, 'A', 0.5, 'half')?.progressMessage, 'half');
-      assert.equal(s.finish({ id: t.id, workerId: 'B', now: 200, state: 'succeeded', output: { files: [] } }), null);
-      const done = s.finish({ id: t.id, workerId: 'A', now: 200, state: 'succeeded', output: { files: [], seed: 7 } });
+      const t = await s.insert(newTask());
+      assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 1, state: 'succeeded', output: { files: [] } }), null, 'queued cannot finish');
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.equal(await s.setProgress(t.id, 'B', 0.5, 'x'), null);
+      assert.equal((await s.setProgress(t.id, 'A', 0.5, 'half'))?.progressMessage, 'half');
+      assert.equal(await s.finish({ id: t.id, workerId: 'B', now: 200, state: 'succeeded', output: { files: [] } }), null);
+      const done = await s.finish({ id: t.id, workerId: 'A', now: 200, state: 'succeeded', output: { files: [], seed: 7 } });
       assert.equal(done?.state, 'succeeded');
       assert.equal(done?.finishedAt, 200);
       assert.equal(done?.progress, 1);
       assert.equal(done?.leaseOwner, null);
       assert.deepEqual(done?.output, { files: [], seed: 7 });
-      assert.equal(s.finish({ id: t.id, workerId: 'A', now: 300, state: 'failed', error: { code: 'api_error', message: 'x' } }), null);
-      assert.equal(s.get(t.id)?.state, 'succeeded');
-      s.close();
+      assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 300, state: 'failed', error: { code: 'api_error', message: 'x' } }), null);
+      assert.equal((await s.get(t.id))?.state, 'succeeded');
+      await s.close();
     });
 
-    test('failFrom fails only from the listed states; releaseLeases frees a worker’s tasks', () => {
+    test('failFrom fails only from the listed states; releaseLeases frees a worker’s tasks', async () => {
       const s = open();
-      const queued = s.insert(newTask());
-      const failed = s.failFrom(queued.id, ['queued'], { code: 'timeout', message: 'late' }, 50);
+      const queued = await s.insert(newTask());
+      const failed = await s.failFrom(queued.id, ['queued'], { code: 'timeout', message: 'late' }, 50);
       assert.deepEqual([failed?.state, failed?.error?.code, failed?.finishedAt], ['failed', 'timeout', 50]);
-      assert.equal(s.failFrom(queued.id, ['queued', 'running'], { code: 'x', message: 'y' }, 60), null);
-      const t = s.insert(newTask());
-      s.claimDue({ workerId: 'dead', now: 100, leaseMs: 100_000, max: 10, services: [limit()] });
-      assert.deepEqual(s.runningLeaseOwners(), ['dead']);
-      assert.equal(s.releaseLeases(['dead']), 1);
-      const again = s.claimDue({ workerId: 'alive', now: 101, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.equal(await s.failFrom(queued.id, ['queued', 'running'], { code: 'x', message: 'y' }, 60), null);
+      const t = await s.insert(newTask());
+      await s.claimDue({ workerId: 'dead', now: 100, leaseMs: 100_000, max: 10, services: [limit()] });
+      assert.deepEqual(await s.runningLeaseOwners(), ['dead']);
+      assert.equal(await s.releaseLeases(['dead']), 1);
+      const again = await s.claimDue({ workerId: 'alive', now: 101, leaseMs: 1000, max: 10, services: [limit()] });
       assert.deepEqual(again.map((x) => x.id), [t.id]);
-      s.close();
+      await s.close();
     });
   });
 }

@@ -9,16 +9,17 @@ import { newTask, runStoreSuite } from './store-contract.js';
 
 runStoreSuite('sqlite', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db'))));
 
-test('migrations apply once, in order, and reopening keeps the data', () => {
+test('migrations apply once, in order, and reopening keeps the data', async () => {
   const file = join(tempDir(), 'tasks.db');
   const db = openDatabase(file);
   const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
   assert.deepEqual(versions, [1, 2]);
+  assert.throws(() => openDatabase(file), /in use by another process/, 'a second process cannot open a live data dir');
   assert.deepEqual(migrate(db), [], 'nothing left to apply');
   const store = createSqliteTaskStore(db);
-  const t = store.insert(newTask());
-  store.close();
+  const t = await store.insert(newTask());
+  await store.close();
   const reopened = createSqliteTaskStore(openDatabase(file));
-  assert.equal(reopened.get(t.id)?.id, t.id);
-  reopened.close();
+  assert.equal((await reopened.get(t.id))?.id, t.id);
+  await reopened.close();
 });

@@ -72,7 +72,7 @@ describe('task API dialect', () => {
     const cb = 'https://example.com/midjourney/callback?k=secret';
     const r = await t.call('POST', '/v1/midjourney/imagine', { body: { prompt: 'cb', callback_url: cb } });
     assert.deepEqual(Object.keys(r.json).sort(), ['success', 'task_id', 'trace_id']);
-    const task = t.gw.tasks.get(t.ownerId, r.json.task_id);
+    const task = await t.gw.tasks.get(t.ownerId, r.json.task_id);
     assert.equal(task?.callbackUrl, cb);
     assert.equal(task?.input.callback_url, undefined, 'control fields are not provider input');
   });

@@ -19,7 +19,7 @@ test('the trace_id is sent as x-trace-id, stored on the task and in every log li
     const trace = r.headers.get('x-trace-id');
     assert.match(trace ?? '', /^[0-9a-f-]{36}$/);
     assert.equal(r.json.trace_id, trace);
-    assert.equal(t.gw.tasks.get(t.ownerId, r.json.task_id)?.traceId, trace);
+    assert.equal((await t.gw.tasks.get(t.ownerId, r.json.task_id))?.traceId, trace);
     const about = lines.filter((l) => l.task_id === r.json.task_id);
     assert.ok(about.length >= 3, `log lines about the task: ${JSON.stringify(about)}`);
     for (const l of about) assert.equal(l.trace_id, trace, JSON.stringify(l));

@@ -41,32 +41,34 @@ export interface FinishRequest {
 
 /**
  * The store contract: domain operations only, never raw SQL in callers. Every mutating call is
- * one transaction guarded by compare-and-set on the previous state; it returns the updated task,
- * or null when the guard did not hold (someone else moved the task first).
+ * one transaction guarded by compare-and-set on the previous state; it resolves with the updated
+ * task, or null when the guard did not hold (someone else moved the task first). Asynchronous so
+ * that network drivers (Postgres) fit the same contract as the embedded SQLite driver.
  */
 export interface TaskStore {
-  insert(task: NewTask): Task;
-  get(id: string): Task | null;
+  /** Resolves once the task is durably stored (drivers may commit concurrent inserts together). */
+  insert(task: NewTask): Promise<Task>;
+  get(id: string): Promise<Task | null>;
   /** Tasks with these ids owned by `ownerId`, in the order of `ids`; unknown ids are skipped. */
-  getMany(ownerId: string, ids: readonly string[]): Task[];
+  getMany(ownerId: string, ids: readonly string[]): Promise<Task[]>;
   /**
    * Claims due tasks: queued tasks whose runAfter has passed, and running tasks whose lease has
    * expired (their worker died). Moves them to running under a new lease, counts the attempt and
-   * sets startedAt/deadlineAt on first start. Respects each service's concurrency.
+   * sets startedAt/deadlineAt on first start. Respects each service's concurrency and `max`.
    */
-  claimDue(req: ClaimRequest): Task[];
+  claimDue(req: ClaimRequest): Promise<Task[]>;
   /** Extends a live lease; false if the worker no longer owns the task. */
-  extendLease(id: string, workerId: string, until: number): boolean;
+  extendLease(id: string, workerId: string, until: number): Promise<boolean>;
   /** Records progress while the worker owns the task; null if it no longer does. */
-  setProgress(id: string, workerId: string, progress: number, message: string | null): Task | null;
-  finish(req: FinishRequest): Task | null;
+  setProgress(id: string, workerId: string, progress: number, message: string | null): Promise<Task | null>;
+  finish(req: FinishRequest): Promise<Task | null>;
   /** Fails a task from any of the given non-terminal states, whoever holds it (sweeps, limits). */
-  failFrom(id: string, from: readonly TaskState[], error: TaskError, now: number): Task | null;
+  failFrom(id: string, from: readonly TaskState[], error: TaskError, now: number): Promise<Task | null>;
   /** Makes leases held by these workers claimable at once (their process is known dead). */
-  releaseLeases(workerIds: readonly string[]): number;
+  releaseLeases(workerIds: readonly string[]): Promise<number>;
   /** Lease owners of running tasks, for dead-worker detection on start. */
-  runningLeaseOwners(): string[];
-  close(): void;
+  runningLeaseOwners(): Promise<string[]>;
+  close(): Promise<void>;
 }
 
 /** Where providers put the files they produce. */

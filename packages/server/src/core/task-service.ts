@@ -57,11 +57,11 @@ export class TaskService {
     return this.clock.now();
   }
 
-  create(req: CreateTaskInput): Task {
+  async create(req: CreateTaskInput): Promise<Task> {
     const def = this.services.get(req.service);
     const input = def.provider.parseInput(req.input);
     const now = this.clock.now();
-    const task = this.store.insert({
+    const task = await this.store.insert({
       id: randomUUID(),
       ownerId: req.ownerId,
       service: def.name,
@@ -78,12 +78,12 @@ export class TaskService {
   }
 
   /** The task if `ownerId` owns it; another owner's task is indistinguishable from none. */
-  get(ownerId: string, id: string): Task | null {
-    const task = this.store.get(id);
+  async get(ownerId: string, id: string): Promise<Task | null> {
+    const task = await this.store.get(id);
     return task && task.ownerId === ownerId ? task : null;
   }
 
-  getMany(ownerId: string, ids: readonly string[]): Task[] {
+  getMany(ownerId: string, ids: readonly string[]): Promise<Task[]> {
     return this.store.getMany(ownerId, ids);
   }
 
@@ -98,49 +98,49 @@ export class TaskService {
 
   // ---- worker side -------------------------------------------------------------------------
 
-  claim(workerId: string, max: number, limits: ServiceClaimLimit[], leaseMs: number): Task[] {
-    const claimed = this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, max, services: limits });
+  async claim(workerId: string, max: number, limits: ServiceClaimLimit[], leaseMs: number): Promise<Task[]> {
+    const claimed = await this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, max, services: limits });
     for (const task of claimed) this.events.emit('task:started', { task, workerId });
     return claimed;
   }
 
-  renewLease(id: string, workerId: string, leaseMs: number): boolean {
+  renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
     return this.store.extendLease(id, workerId, this.clock.now() + leaseMs);
   }
 
-  progress(id: string, workerId: string, fraction: number, message: string | null): Task | null {
+  async progress(id: string, workerId: string, fraction: number, message: string | null): Promise<Task | null> {
     const clamped = Math.min(1, Math.max(0, fraction));
-    const task = this.store.setProgress(id, workerId, clamped, message);
+    const task = await this.store.setProgress(id, workerId, clamped, message);
     if (task) this.events.emit('task:progress', { task });
     return task;
   }
 
-  succeed(id: string, workerId: string, output: TaskOutput): Task | null {
-    const task = this.store.finish({ id, workerId, now: this.clock.now(), state: 'succeeded', output });
+  async succeed(id: string, workerId: string, output: TaskOutput): Promise<Task | null> {
+    const task = await this.store.finish({ id, workerId, now: this.clock.now(), state: 'succeeded', output });
     if (task) this.events.emit('task:succeeded', { task });
     return task;
   }
 
-  fail(id: string, workerId: string, error: TaskError): Task | null {
-    const task = this.store.finish({ id, workerId, now: this.clock.now(), state: 'failed', error });
+  async fail(id: string, workerId: string, error: TaskError): Promise<Task | null> {
+    const task = await this.store.finish({ id, workerId, now: this.clock.now(), state: 'failed', error });
     if (task) this.events.emit('task:failed', { task });
     return task;
   }
 
   /** Fails a task regardless of lease (attempt limit, deadline passed before a re-claim). */
-  abandon(id: string, error: TaskError): Task | null {
-    const task = this.store.failFrom(id, FAILABLE, error, this.clock.now());
+  async abandon(id: string, error: TaskError): Promise<Task | null> {
+    const task = await this.store.failFrom(id, FAILABLE, error, this.clock.now());
     if (task) this.events.emit('task:failed', { task });
     return task;
   }
 
   /** Gives back the leases of these workers so their running tasks are claimable at once. */
-  releaseLeases(workerIds: readonly string[]): number {
+  releaseLeases(workerIds: readonly string[]): Promise<number> {
     return this.store.releaseLeases(workerIds);
   }
 
   /** Lease owners of running tasks (for dead-worker detection). */
-  runningLeaseOwners(): string[] {
+  runningLeaseOwners(): Promise<string[]> {
     return this.store.runningLeaseOwners();
   }
 

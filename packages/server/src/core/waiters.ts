@@ -14,7 +14,7 @@ export class TerminalWaiters {
 
   constructor(
     events: TaskEvents,
-    private readonly read: (id: string) => Task | null,
+    private readonly read: (id: string) => Promise<Task | null>,
     private readonly pollMs: number,
   ) {
     const wake = ({ task }: { task: Task }): void => {
@@ -38,25 +38,31 @@ export class TerminalWaiters {
         this.byId.set(id, set);
       }
       const waiters = set;
-      const onAbort = (): void => done(this.read(id));
+      const settle = (): void => {
+        void this.read(id).then(done, () => done(null));
+      };
+      let settled = false;
       const done = (task: Task | null): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         clearInterval(poller);
-        signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', settle);
         waiters.delete(wake);
-        if (waiters.size === 0) this.byId.delete(id);
+        if (waiters.size === 0 && this.byId.get(id) === waiters) this.byId.delete(id);
         resolve(task ?? initial);
       };
       const wake: Wake = (task) => done(task);
       waiters.add(wake);
-      const timer = setTimeout(() => done(this.read(id)), timeoutMs);
+      const timer = setTimeout(settle, timeoutMs);
       const poller = setInterval(() => {
-        const task = this.read(id);
-        if (task && isTerminal(task.state)) done(task);
+        void this.read(id).then((task) => {
+          if (task && isTerminal(task.state)) done(task);
+        }, () => undefined);
       }, this.pollMs);
       poller.unref();
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) settle();
+      else signal?.addEventListener('abort', settle, { once: true });
     });
   }
 

@@ -38,6 +38,8 @@ export class Dispatcher {
   private poller: NodeJS.Timeout | undefined;
   private wakeScheduled = false;
   private round = 0;
+  private claiming = false;
+  private claimAgain = false;
   private stopped = true;
   private offQueued: (() => void) | undefined;
 
@@ -59,19 +61,35 @@ export class Dispatcher {
     this.wake();
   }
 
-  /** Runs a claim round soon (coalesced). */
+  /** Runs a claim round soon (coalesced; rounds never overlap). */
   wake(): void {
     if (this.wakeScheduled || this.stopped) return;
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
-      this.tick();
+      void this.tick();
     });
   }
 
   /** One claim round: fills free slots per service, within each service's concurrency. */
-  tick(): void {
+  async tick(): Promise<void> {
     if (this.stopped) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    try {
+      do {
+        this.claimAgain = false;
+        await this.claimRound();
+      } while (this.claimAgain && !this.stopped);
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private async claimRound(): Promise<void> {
     const free = this.opts.maxConcurrency - this.running.size;
     if (free <= 0) return;
     const all = this.opts.tasks.services.all();
@@ -84,7 +102,7 @@ export class Dispatcher {
     }));
     let claimed: Task[];
     try {
-      claimed = this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs);
+      claimed = await this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs);
     } catch (err) {
       this.opts.log.error({ err }, 'claiming tasks failed');
       return;
@@ -96,10 +114,12 @@ export class Dispatcher {
     const abort = new AbortController();
     const entry: Running = { task, abort, settled: Promise.resolve(), detached: false };
     this.running.set(task.id, entry);
-    entry.settled = this.execute(entry).finally(() => {
-      this.running.delete(task.id);
-      this.wake();
-    });
+    entry.settled = this.execute(entry)
+      .catch((err: unknown) => this.opts.log.error({ err, task_id: task.id }, 'task execution failed'))
+      .finally(() => {
+        this.running.delete(task.id);
+        this.wake();
+      });
   }
 
   private async execute(entry: Running): Promise<void> {
@@ -109,44 +129,49 @@ export class Dispatcher {
     const now = tasks.now();
     if (task.attempts > this.opts.maxAttempts) {
       log.warn({ attempts: task.attempts }, 'task abandoned: too many attempts');
-      tasks.abandon(task.id, { code: 'api_error', message: `Task abandoned after ${task.attempts - 1} lost attempts` });
+      await tasks.abandon(task.id, { code: 'api_error', message: `Task abandoned after ${task.attempts - 1} lost attempts` });
       return;
     }
     if (task.deadlineAt !== null && task.deadlineAt <= now) {
       log.warn('task timed out before it could be resumed');
-      tasks.abandon(task.id, timeoutError());
+      await tasks.abandon(task.id, timeoutError());
       return;
     }
     const def = tasks.services.find(task.service);
     if (!def) return; // claimed only for configured services; defensive
     log.info({ attempt: task.attempts, provider: def.provider.name }, 'task started');
 
+    // Exactly one outcome is written per attempt: the provider's, the deadline's, or none (lease
+    // lost / worker stopping). The store's compare-and-set refuses it if the lease moved on.
     let finished = false;
-    const finish = (outcome: { error: TaskError } | { ok: true; run: () => Task | null }): void => {
-      if (finished) return;
+    const stopTimers = (): void => {
       finished = true;
       clearInterval(renewer);
       clearTimeout(deadline);
+    };
+    const finish = async (write: () => Promise<Task | null>): Promise<void> => {
+      if (finished) return;
+      stopTimers();
       if (entry.detached) return;
-      const result = 'error' in outcome ? tasks.fail(task.id, workerId, outcome.error) : outcome.run();
+      const result = await write();
       if (!result) log.warn('task result discarded: lease lost or task already finished');
       else if (result.state === 'succeeded') log.info({ ms: (result.finishedAt ?? 0) - (result.startedAt ?? 0) }, 'task succeeded');
       else log.warn({ error: result.error }, 'task failed');
     };
+    const loseLease = (): void => {
+      if (finished) return;
+      log.warn('lease lost; stopping work');
+      stopTimers();
+      abort.abort(new Error('lease lost'));
+    };
     const renewer = setInterval(() => {
       if (this.stopped) return; // halted: a dead process renews nothing
-      if (!tasks.renewLease(task.id, workerId, leaseMs)) {
-        log.warn('lease lost; stopping work');
-        finished = true;
-        clearInterval(renewer);
-        clearTimeout(deadline);
-        abort.abort(new Error('lease lost'));
-      }
+      void tasks.renewLease(task.id, workerId, leaseMs).then((ok) => ok || loseLease(), loseLease);
     }, Math.max(10, Math.floor(leaseMs / 3)));
     const deadline = setTimeout(
       () => {
-        finish({ error: timeoutError() });
         abort.abort(new GatewayError('timeout'));
+        void finish(() => tasks.fail(task.id, workerId, timeoutError()));
       },
       Math.max(0, (task.deadlineAt ?? now + def.timeoutMs) - now),
     );
@@ -160,13 +185,13 @@ export class Dispatcher {
         log,
         progress: (fraction, message) => {
           if (finished) return;
-          if (!tasks.progress(task.id, workerId, fraction, message ?? null)) abort.abort(new Error('lease lost'));
+          void tasks.progress(task.id, workerId, fraction, message ?? null).then((t) => t || loseLease(), loseLease);
         },
       });
-      finish({ ok: true, run: () => tasks.succeed(task.id, workerId, output) });
+      await finish(() => tasks.succeed(task.id, workerId, output));
     } catch (err) {
-      if (!(err instanceof GatewayError)) log.error({ err }, 'provider error');
-      finish({ error: toTaskError(err) });
+      if (!(err instanceof GatewayError) && !abort.signal.aborted) log.error({ err }, 'provider error');
+      await finish(() => tasks.fail(task.id, workerId, toTaskError(err)));
     }
   }
 
@@ -182,7 +207,7 @@ export class Dispatcher {
       entry.abort.abort(new Error('worker stopping'));
     }
     await Promise.allSettled(entries.map((e) => e.settled));
-    this.opts.tasks.releaseLeases([this.opts.workerId]);
+    await this.opts.tasks.releaseLeases([this.opts.workerId]);
   }
 
   /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */

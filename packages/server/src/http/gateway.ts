@@ -121,8 +121,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     generatedAdminToken: generated,
     async listen() {
       if (dispatcher) {
-        const dead = deadLocalWorkers(tasks.runningLeaseOwners(), workerId);
-        if (dead.length) log.info({ workers: dead, tasks: tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
+        const dead = deadLocalWorkers(await tasks.runningLeaseOwners(), workerId);
+        if (dead.length) log.info({ workers: dead, tasks: await tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
         dispatcher.start();
       }
       return app.listen({ host: config.host, port: config.port });
@@ -134,7 +134,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await dispatcher?.stop();
       await app.close();
       tasks.close();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -34,7 +34,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       const input: JsonObject = { ...body };
       for (const field of CONTROL_FIELDS) delete input[field];
 
-      const task = ctx.tasks.create({
+      const task = await ctx.tasks.create({
         ownerId: owner.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
       });
       req.log.info({ task_id: task.id, service: def.name }, 'task created');
@@ -57,7 +57,7 @@ export function taskApiPlugin(ctx: DialectContext) {
         case 'retrieve': {
           const id = body.id ?? body.task_id;
           if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
-          const task = ctx.tasks.get(owner.id, id);
+          const task = await ctx.tasks.get(owner.id, id);
           if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
           return retrieveItem(task, shapeOf(task.service), base);
         }
@@ -67,7 +67,7 @@ export function taskApiPlugin(ctx: DialectContext) {
             throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
           }
           if (ids.length > MAX_BATCH) throw new GatewayError('bad_request', `Field ids holds ${ids.length} ids; at most ${MAX_BATCH} per call`);
-          const items = ctx.tasks.getMany(owner.id, ids as string[]).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
+          const items = (await ctx.tasks.getMany(owner.id, ids as string[])).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
           return { items, count: items.length };
         }
         case undefined:

@@ -11,16 +11,37 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 export interface OpenOptions {
   /** `normal` (default) survives a process crash; `full` also survives power loss. */
   synchronous?: 'normal' | 'full';
+  /**
+   * `exclusive` (default): this process holds the database for as long as it is open. Reads and
+   * commits skip the per-transaction file locks (much faster), and a second process on the same
+   * data dir fails at once instead of working the same tasks. `shared` lets other processes
+   * (e.g. the sqlite3 shell) open the file meanwhile. Scale-out uses Postgres, not a shared file.
+   */
+  locking?: 'exclusive' | 'shared';
+}
+
+export class DatabaseInUseError extends Error {
+  constructor(file: string) {
+    super(`${file} is in use by another process (a running taskgate?); stop it, or use its admin API`);
+    this.name = 'DatabaseInUseError';
+  }
 }
 
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
+  try {
+    db.pragma('busy_timeout = 2000');
+    db.pragma(`locking_mode = ${opts.locking === 'shared' ? 'NORMAL' : 'EXCLUSIVE'}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new DatabaseInUseError(file);
+    throw err;
+  }
   return db;
 }
 

@@ -2,6 +2,7 @@
 import type { ClaimRequest, FinishRequest, NewTask, TaskStore } from '../../core/ports.js';
 import type { JsonObject, Task, TaskError, TaskOutput, TaskState } from '../../core/types.js';
 import type { Db } from './db.js';
+import { GroupCommit } from './group-commit.js';
 
 interface TaskRow {
   id: string;
@@ -56,10 +57,14 @@ function toTask(row: TaskRow): Task {
   };
 }
 
+/**
+ * The SQLite driver. Statements with RETURNING are always read with `.all()`: a statement left
+ * unfinished (`.get()` stops after one row) keeps SQLite from ever checkpointing the WAL.
+ */
 export function createSqliteTaskStore(db: Db): TaskStore {
   const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number]>(
     `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after)
-     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *`,
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
   );
   const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
   const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
@@ -115,48 +120,65 @@ export function createSqliteTaskStore(db: Db): TaskStore {
       if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
       for (const row of rows) {
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
-        const claimed = claim.get({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state });
-        if (claimed) out.push(toTask(claimed));
+        const claimed = one(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
+        if (claimed) out.push(claimed);
       }
     }
     return out;
   });
 
-  const one = (row: TaskRow | undefined): Task | null => (row ? toTask(row) : null);
+  const insertRow = (t: NewTask): void => {
+    insert.run(
+      t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
+      t.traceId, t.callbackUrl, t.createdAt, t.runAfter,
+    );
+  };
+  const inserts = new GroupCommit(db, insertRow);
 
   return {
-    insert(t: NewTask): Task {
-      const row = insert.get(
-        t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
-        t.traceId, t.callbackUrl, t.createdAt, t.runAfter,
-      ) as TaskRow;
-      return toTask(row);
+    insert: async (t) => {
+      await inserts.add(t);
+      return newTaskToTask(t);
     },
-    get: (id) => one(byId.get(id)),
-    getMany(ownerId, ids) {
+    get: async (id) => one(byId.all(id)),
+    async getMany(ownerId, ids) {
       if (ids.length === 0) return [];
-      const rows = byIds.all(JSON.stringify(ids));
-      const found = new Map(rows.filter((r) => r.owner_id === ownerId).map((r) => [r.id, r]));
+      const found = new Map(byIds.all(JSON.stringify(ids)).filter((r) => r.owner_id === ownerId).map((r) => [r.id, r]));
       return ids.flatMap((id) => {
         const row = found.get(id);
         return row ? [toTask(row)] : [];
       });
     },
-    claimDue: (req) => claimTx.immediate(req),
-    extendLease: (id, workerId, until) => extend.run(until, id, workerId).changes === 1,
-    setProgress: (id, workerId, p, message) => one(progress.get(p, message, id, workerId)),
-    finish(req: FinishRequest) {
+    claimDue: async (req) => claimTx.immediate(req),
+    extendLease: async (id, workerId, until) => extend.run(until, id, workerId).changes === 1,
+    setProgress: async (id, workerId, p, message) => one(progress.all(p, message, id, workerId)),
+    finish: async (req: FinishRequest) => {
       const output = req.output ? JSON.stringify(req.output) : null;
       return one(
-        finish.get({
+        finish.all({
           state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
           now: req.now, id: req.id, owner: req.workerId,
         }),
       );
     },
-    failFrom: (id, from, error, now) => one(failFrom.get(error.code, error.message, now, id, JSON.stringify(from))),
-    releaseLeases: (workerIds) => (workerIds.length ? release.run(JSON.stringify(workerIds)).changes : 0),
-    runningLeaseOwners: () => owners.all(),
-    close: () => db.close(),
+    failFrom: async (id, from, error, now) => one(failFrom.all(error.code, error.message, now, id, JSON.stringify(from))),
+    releaseLeases: async (workerIds) => (workerIds.length ? release.run(JSON.stringify(workerIds)).changes : 0),
+    runningLeaseOwners: async () => owners.all(),
+    close: async () => {
+      await inserts.drain();
+      db.close();
+    },
+  };
+}
+
+function one(rows: TaskRow[]): Task | null {
+  const row = rows[0];
+  return row ? toTask(row) : null;
+}
+
+function newTaskToTask(t: NewTask): Task {
+  return {
+    ...t, state: 'queued', output: null, error: null, progress: null, progressMessage: null,
+    startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0,
   };
 }
