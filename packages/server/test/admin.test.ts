@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../src/config/load.js';
+import { TokenService } from '../src/accounts/tokens.js';
 import { createGateway } from '../src/http/gateway.js';
+import { openDatabase } from '../src/store/sqlite/db.js';
+import { createSqliteTokenStore } from '../src/store/sqlite/token-store.js';
 import { ADMIN_TOKEN, call, removeDir, startGateway, tempDir } from './helpers.js';
 
 test('admin API: create shows the token once, list never shows it, delete revokes it', async () => {
@@ -96,5 +99,28 @@ test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start on
     await withEnv.close();
   } finally {
     removeDir(dataDir);
+  }
+});
+
+test('authenticated tokens are cached; a token deleted behind the service stops working after the TTL', async () => {
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'tokens.db'));
+  let now = 1_000;
+  const store = createSqliteTokenStore(db);
+  const tokens = new TokenService(store, { now: () => now, cacheTtlMs: 5_000 });
+  try {
+    const { record, token } = await tokens.create('cached');
+    assert.equal((await tokens.authenticate(token))?.id, record.id);
+    await store.deleteToken(record.id); // e.g. by another node sharing a future network store
+    assert.equal((await tokens.authenticate(token))?.id, record.id, 'still cached within the TTL');
+    now += 5_001;
+    assert.equal(await tokens.authenticate(token), null, 'gone after the TTL');
+    const second = await tokens.create('second');
+    await tokens.authenticate(second.token);
+    await tokens.delete(second.record.id);
+    assert.equal(await tokens.authenticate(second.token), null, 'deleting through the service forgets it at once');
+  } finally {
+    db.close();
+    removeDir(dir);
   }
 });

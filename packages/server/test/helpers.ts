@@ -98,7 +98,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId,
   });
   const url = await gw.listen();
-  const { token, record } = gw.tokens.create('test');
+  const { token, record } = await gw.tokens.create('test');
   return {
     gw, url, token, ownerId: record.id, dataDir,
     call: (method, path, callOpts) => call(url, method, path, token, callOpts),

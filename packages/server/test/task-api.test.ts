@@ -157,7 +157,7 @@ describe('task API dialect', () => {
   });
 
   test("another token's task answers exactly like an unknown id", async () => {
-    const { token: other } = t.gw.tokens.create('other');
+    const { token: other } = await t.gw.tokens.create('other');
     const mine = await t.call('POST', '/v1/midjourney/imagine', { body: { prompt: 'mine', async: true } });
     const id = mine.json.task_id as string;
     const stranger = await t.call('POST', '/v1/midjourney/tasks', { token: other, body: { action: 'retrieve', id } });

@@ -11,13 +11,31 @@ export interface TokenRecord {
   createdAt: number;
 }
 
+/** Token persistence (async, like TaskStore, so a network driver fits the same contract). */
 export interface TokenStore {
-  insertToken(rec: TokenRecord & { hash: string }): void;
-  findTokenByHash(hash: string): TokenRecord | null;
-  listTokens(): TokenRecord[];
-  deleteToken(id: string): boolean;
-  getSetting(key: string): string | null;
-  setSetting(key: string, value: string): void;
+  insertToken(rec: TokenRecord & { hash: string }): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  deleteToken(id: string): Promise<boolean>;
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+}
+
+export interface TokenServiceOptions {
+  now?: () => number;
+  /**
+   * How long an authenticated token is remembered in memory (default 10 s). Deleting a token
+   * through this service forgets it at once; the TTL bounds how long a token deleted by another
+   * process keeps working here.
+   */
+  cacheTtlMs?: number;
+  /** Most tokens remembered at once (oldest forgotten first). */
+  cacheSize?: number;
+}
+
+interface CacheEntry {
+  record: TokenRecord;
+  expiresAt: number;
 }
 
 const ADMIN_HASH_KEY = 'admin_token_hash';
@@ -31,30 +49,50 @@ function newSecret(prefix: string): string {
 }
 
 export class TokenService {
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+  private readonly cacheSize: number;
+  /** Authenticated tokens by the token itself (memory only; never persisted). */
+  private readonly cache = new Map<string, CacheEntry>();
+
   constructor(
     private readonly store: TokenStore,
-    private readonly now: () => number = Date.now,
-  ) {}
+    opts: TokenServiceOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.ttlMs = opts.cacheTtlMs ?? 10_000;
+    this.cacheSize = opts.cacheSize ?? 10_000;
+  }
 
   /** Creates a token; the plain token is returned here and never again. */
-  create(name: string): { record: TokenRecord; token: string } {
+  async create(name: string): Promise<{ record: TokenRecord; token: string }> {
     const token = newSecret('tg');
     const record: TokenRecord = { id: randomUUID(), name, createdAt: this.now() };
-    this.store.insertToken({ ...record, hash: hashToken(token) });
+    await this.store.insertToken({ ...record, hash: hashToken(token) });
     return { record, token };
   }
 
   /** The token's record, or null if it is unknown or deleted. */
-  authenticate(token: string): TokenRecord | null {
+  async authenticate(token: string): Promise<TokenRecord | null> {
     if (token.length === 0 || token.length > 512) return null;
-    return this.store.findTokenByHash(hashToken(token));
+    const now = this.now();
+    const hit = this.cache.get(token);
+    if (hit && hit.expiresAt > now) return hit.record;
+    const record = await this.store.findTokenByHash(hashToken(token));
+    this.cache.delete(token);
+    if (record) {
+      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(token, { record, expiresAt: now + this.ttlMs });
+    }
+    return record;
   }
 
-  list(): TokenRecord[] {
+  list(): Promise<TokenRecord[]> {
     return this.store.listTokens();
   }
 
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
+    for (const [token, entry] of this.cache) if (entry.record.id === id) this.cache.delete(token);
     return this.store.deleteToken(id);
   }
 
@@ -63,24 +101,24 @@ export class TokenService {
    * stored, replacing any earlier one). Without it, a token is generated on first start only and
    * returned so the caller can print it once; later starts return null.
    */
-  ensureAdmin(fromEnv: string | undefined): { generated: string | null } {
+  async ensureAdmin(fromEnv: string | undefined): Promise<{ generated: string | null }> {
     if (fromEnv) {
-      this.store.setSetting(ADMIN_HASH_KEY, hashToken(fromEnv));
+      await this.store.setSetting(ADMIN_HASH_KEY, hashToken(fromEnv));
       return { generated: null };
     }
-    if (this.store.getSetting(ADMIN_HASH_KEY)) return { generated: null };
-    return { generated: this.resetAdmin() };
+    if (await this.store.getSetting(ADMIN_HASH_KEY)) return { generated: null };
+    return { generated: await this.resetAdmin() };
   }
 
   /** Generates a new admin token, replacing the old one; returns it (shown once). */
-  resetAdmin(): string {
+  async resetAdmin(): Promise<string> {
     const token = newSecret('tga');
-    this.store.setSetting(ADMIN_HASH_KEY, hashToken(token));
+    await this.store.setSetting(ADMIN_HASH_KEY, hashToken(token));
     return token;
   }
 
-  isAdmin(token: string): boolean {
-    const stored = this.store.getSetting(ADMIN_HASH_KEY);
+  async isAdmin(token: string): Promise<boolean> {
+    const stored = await this.store.getSetting(ADMIN_HASH_KEY);
     if (!stored || token.length === 0) return false;
     return timingSafeEqual(Buffer.from(hashToken(token), 'hex'), Buffer.from(stored, 'hex'));
   }

@@ -56,17 +56,17 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function tokensCommand(args: string[]): void {
+async function tokensCommand(args: string[]): Promise<void> {
   const [sub, arg] = args;
   const { tokens, close } = offlineTokens();
   try {
     if (sub === 'create' && arg) {
-      const { record, token } = tokens.create(arg);
+      const { record, token } = await tokens.create(arg);
       process.stdout.write(`${JSON.stringify({ id: record.id, name: record.name, token })}\n`);
     } else if (sub === 'list') {
-      for (const t of tokens.list()) process.stdout.write(`${t.id}\t${t.name}\t${new Date(t.createdAt).toISOString()}\n`);
+      for (const t of await tokens.list()) process.stdout.write(`${t.id}\t${t.name}\t${new Date(t.createdAt).toISOString()}\n`);
     } else if (sub === 'delete' && arg) {
-      if (!tokens.delete(arg)) throw new Error(`no token ${arg}`);
+      if (!(await tokens.delete(arg))) throw new Error(`no token ${arg}`);
       process.stdout.write(`deleted ${arg}\n`);
     } else {
       throw new Error(USAGE);
@@ -86,7 +86,7 @@ async function main(argv: string[]): Promise<void> {
     case 'admin-token': {
       if (rest[0] !== 'reset') throw new Error(USAGE);
       const { tokens, close } = offlineTokens();
-      process.stdout.write(`${tokens.resetAdmin()}\n`);
+      process.stdout.write(`${await tokens.resetAdmin()}\n`);
       close();
       return;
     }

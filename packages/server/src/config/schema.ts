@@ -31,6 +31,8 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SQLite `synchronous`: `normal` survives a process crash, `full` also a power loss. */
   sqliteSync: z.enum(['normal', 'full']).default('normal'),
+  /** `exclusive`: the gateway holds the database alone (fast; a second process is refused). */
+  sqliteLocking: z.enum(['exclusive', 'shared']).default('exclusive'),
   dispatch: z
     .strictObject({
       /** Run workers in this process (false: an API-only node). */

@@ -17,18 +17,18 @@ export function adminPlugin(ctx: DialectContext) {
       if (typeof name !== 'string' || name.trim() === '' || name.length > 200) {
         throw new GatewayError('bad_request', 'Field name must be a non-empty string of at most 200 characters');
       }
-      const { record, token } = ctx.tokens.create(name.trim());
+      const { record, token } = await ctx.tokens.create(name.trim());
       req.log.info({ token_id: record.id }, 'token created');
       return reply.code(201).send({ ...view(record), token });
     });
 
     app.get('/tokens', async () => {
-      const items = ctx.tokens.list().map(view);
+      const items = (await ctx.tokens.list()).map(view);
       return { items, count: items.length };
     });
 
     app.delete<{ Params: { id: string } }>('/tokens/:id', async (req) => {
-      if (!ctx.tokens.delete(req.params.id)) throw new GatewayError('not_found', `Token ${req.params.id} not found`);
+      if (!(await ctx.tokens.delete(req.params.id))) throw new GatewayError('not_found', `Token ${req.params.id} not found`);
       req.log.info({ token_id: req.params.id }, 'token deleted');
       return { id: req.params.id, deleted: true };
     });

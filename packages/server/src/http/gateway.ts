@@ -54,10 +54,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
   const log = opts.logger ?? pino({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
-  const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync });
+  const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
   const store = createSqliteTaskStore(db);
-  const tokens = new TokenService(createSqliteTokenStore(db), () => clock.now());
-  const { generated } = tokens.ensureAdmin(opts.adminToken);
+  const tokens = new TokenService(createSqliteTokenStore(db), { now: () => clock.now() });
+  const { generated } = await tokens.ensureAdmin(opts.adminToken);
 
   const services = new ServiceRegistry(
     Object.entries(config.services).map(([name, svc]) => ({

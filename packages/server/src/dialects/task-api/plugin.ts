@@ -28,7 +28,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       const { service, action } = req.params;
       if (action === 'tasks') return queryTasks(req, service);
       const def = ctx.tasks.services.get(`${service}/${action}`);
-      const owner = requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx.tokens);
       const body = jsonBody(req);
       const { callbackUrl, async } = controlFields(body);
       const input: JsonObject = { ...body };
@@ -49,7 +49,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       if (!ctx.tasks.services.all().some((s) => s.name.startsWith(`${vendor}/`))) {
         throw new GatewayError('no_api', `Service ${vendor} is not registered`);
       }
-      const owner = requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx.tokens);
       const body = jsonBody(req);
       const base = baseUrl(req, ctx.config.publicUrl);
       const visible = (t: Task | null): t is Task => t !== null && t.service.startsWith(`${vendor}/`);

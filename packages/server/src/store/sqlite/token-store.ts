@@ -22,14 +22,14 @@ export function createSqliteTokenStore(db: Db): TokenStore {
     'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   );
   return {
-    insertToken: (rec) => void insert.run(rec.id, rec.name, rec.hash, rec.createdAt),
-    findTokenByHash: (hash) => {
+    insertToken: async (rec) => void insert.run(rec.id, rec.name, rec.hash, rec.createdAt),
+    findTokenByHash: async (hash) => {
       const row = byHash.get(hash);
       return row ? toRecord(row) : null;
     },
-    listTokens: () => all.all().map(toRecord),
-    deleteToken: (id) => del.run(id).changes === 1,
-    getSetting: (key) => getSetting.get(key) ?? null,
-    setSetting: (key, value) => void setSetting.run(key, value),
+    listTokens: async () => all.all().map(toRecord),
+    deleteToken: async (id) => del.run(id).changes === 1,
+    getSetting: async (key) => getSetting.get(key) ?? null,
+    setSetting: async (key, value) => void setSetting.run(key, value),
   };
 }
