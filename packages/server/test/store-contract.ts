@@ -111,6 +111,27 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
+    test('get reflects every write at once (lease renewals and releases included)', async () => {
+      const s = open();
+      const t = await s.insert(newTask());
+      assert.equal((await s.get(t.id))?.state, 'queued');
+      const [claimed] = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.deepEqual(await s.get(t.id), claimed);
+      await s.extendLease(t.id, 'A', 7777);
+      assert.equal((await s.get(t.id))?.leaseExpiresAt, 7777);
+      const progressed = await s.setProgress(t.id, 'A', 0.25, 'quarter');
+      assert.deepEqual(await s.get(t.id), progressed);
+      await s.releaseLeases(['A']);
+      assert.equal((await s.get(t.id))?.leaseExpiresAt, 0);
+      const [again] = await s.claimDue({ workerId: 'B', now: 200, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.equal((await s.get(t.id))?.leaseOwner, 'B');
+      const done = await s.finish({ id: t.id, workerId: 'B', now: 300, state: 'failed', error: { code: 'api_error', message: 'x' } });
+      assert.deepEqual(await s.get(t.id), done);
+      assert.deepEqual((await s.getMany('owner-1', [t.id]))[0], done);
+      assert.equal(again?.attempts, 2);
+      await s.close();
+    });
+
     test('failFrom fails only from the listed states; releaseLeases frees a worker’s tasks', async () => {
       const s = open();
       const queued = await s.insert(newTask());

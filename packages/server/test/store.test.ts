@@ -8,6 +8,7 @@ import { tempDir } from './helpers.js';
 import { newTask, runStoreSuite } from './store-contract.js';
 
 runStoreSuite('sqlite', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db'))));
+runStoreSuite('sqlite with task cache', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db')), { cacheSize: 3 }));
 
 test('migrations apply once, in order, and reopening keeps the data', async () => {
   const file = join(tempDir(), 'tasks.db');

@@ -5,7 +5,8 @@ import { PNG } from 'pngjs';
 import { wavDurationSec } from '../src/providers/demo/render-audio.js';
 import { pollUntilFinished, startGateway, type TestGateway } from './helpers.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Task ids are UUID v7: unguessable (74 random bits), time-ordered for the store's index. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('task API dialect', () => {
   let t: TestGateway;

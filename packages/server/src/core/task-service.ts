@@ -3,7 +3,7 @@
  * read tasks; the dispatcher calls it to claim, renew, report progress and finish. Every change is
  * one compare-and-set transaction in the store; events are emitted after it commits.
  */
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
 import type { Clock, ServiceClaimLimit, TaskStore } from './ports.js';
@@ -62,7 +62,9 @@ export class TaskService {
     const input = def.provider.parseInput(req.input);
     const now = this.clock.now();
     const task = await this.store.insert({
-      id: randomUUID(),
+      // UUID v7: 74 random bits (unguessable) after a millisecond timestamp, so new ids append to
+      // the store's primary-key index instead of landing on a random page (half the write cost).
+      id: uuidv7(),
       ownerId: req.ownerId,
       service: def.name,
       dialect: req.dialect,

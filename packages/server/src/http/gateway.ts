@@ -55,7 +55,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
   const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
-  const store = createSqliteTaskStore(db);
+  // The task cache is coherent only while this process holds the database exclusively.
+  const store = createSqliteTaskStore(db, { cacheSize: config.sqliteLocking === 'exclusive' ? 10_000 : 0 });
   const tokens = new TokenService(createSqliteTokenStore(db), { now: () => clock.now() });
   const { generated } = await tokens.ensureAdmin(opts.adminToken);
 
@@ -98,8 +99,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // Clients that forget the JSON content type still get their body parsed (or a clear 400).
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-trace-id', req.id);
+    done();
   });
 
   // The task API envelope is the default: admin, files and unknown paths answer in it too.

@@ -3,6 +3,7 @@ import type { ClaimRequest, FinishRequest, NewTask, TaskStore } from '../../core
 import type { JsonObject, Task, TaskError, TaskOutput, TaskState } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
+import { TaskCache } from './task-cache.js';
 
 interface TaskRow {
   id: string;
@@ -61,7 +62,16 @@ function toTask(row: TaskRow): Task {
  * The SQLite driver. Statements with RETURNING are always read with `.all()`: a statement left
  * unfinished (`.get()` stops after one row) keeps SQLite from ever checkpointing the WAL.
  */
-export function createSqliteTaskStore(db: Db): TaskStore {
+export interface SqliteTaskStoreOptions {
+  /**
+   * Tasks kept in memory for reads (0 disables). Only safe while this process holds the database
+   * exclusively (the default locking mode); the gateway turns it off for `shared` locking.
+   */
+  cacheSize?: number;
+}
+
+export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {}): TaskStore {
+  const cache = new TaskCache(opts.cacheSize ?? 0);
   const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number]>(
     `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after)
      VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
@@ -120,12 +130,18 @@ export function createSqliteTaskStore(db: Db): TaskStore {
       if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
       for (const row of rows) {
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
-        const claimed = one(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
+        const claimed = cached(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
         if (claimed) out.push(claimed);
       }
     }
     return out;
   });
+
+  /** The first row as a task, remembered in the cache (every write returns the row it wrote). */
+  const cached = (rows: TaskRow[]): Task | null => {
+    const task = one(rows);
+    return task ? cache.set(task) : null;
+  };
 
   const insertRow = (t: NewTask): void => {
     insert.run(
@@ -138,31 +154,46 @@ export function createSqliteTaskStore(db: Db): TaskStore {
   return {
     insert: async (t) => {
       await inserts.add(t);
-      return newTaskToTask(t);
+      return cache.set(newTaskToTask(t));
     },
-    get: async (id) => one(byId.all(id)),
+    get: async (id) => cache.get(id) ?? cached(byId.all(id)),
     async getMany(ownerId, ids) {
-      if (ids.length === 0) return [];
-      const found = new Map(byIds.all(JSON.stringify(ids)).filter((r) => r.owner_id === ownerId).map((r) => [r.id, r]));
+      const found = new Map<string, Task>();
+      const missing: string[] = [];
+      for (const id of ids) {
+        const task = cache.get(id);
+        if (task) found.set(id, task);
+        else missing.push(id);
+      }
+      if (missing.length) for (const row of byIds.all(JSON.stringify(missing))) found.set(row.id, cache.set(toTask(row)));
       return ids.flatMap((id) => {
-        const row = found.get(id);
-        return row ? [toTask(row)] : [];
+        const task = found.get(id);
+        return task && task.ownerId === ownerId ? [task] : [];
       });
     },
     claimDue: async (req) => claimTx.immediate(req),
-    extendLease: async (id, workerId, until) => extend.run(until, id, workerId).changes === 1,
-    setProgress: async (id, workerId, p, message) => one(progress.all(p, message, id, workerId)),
+    extendLease: async (id, workerId, until) => {
+      const ok = extend.run(until, id, workerId).changes === 1;
+      if (ok) cache.update(id, (t) => ({ ...t, leaseExpiresAt: until }));
+      return ok;
+    },
+    setProgress: async (id, workerId, p, message) => cached(progress.all(p, message, id, workerId)),
     finish: async (req: FinishRequest) => {
       const output = req.output ? JSON.stringify(req.output) : null;
-      return one(
+      return cached(
         finish.all({
           state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
           now: req.now, id: req.id, owner: req.workerId,
         }),
       );
     },
-    failFrom: async (id, from, error, now) => one(failFrom.all(error.code, error.message, now, id, JSON.stringify(from))),
-    releaseLeases: async (workerIds) => (workerIds.length ? release.run(JSON.stringify(workerIds)).changes : 0),
+    failFrom: async (id, from, error, now) => cached(failFrom.all(error.code, error.message, now, id, JSON.stringify(from))),
+    releaseLeases: async (workerIds) => {
+      if (workerIds.length === 0) return 0;
+      const owners = new Set(workerIds);
+      cache.evictWhere((t) => t.state === 'running' && t.leaseOwner !== null && owners.has(t.leaseOwner));
+      return release.run(JSON.stringify(workerIds)).changes;
+    },
     runningLeaseOwners: async () => owners.all(),
     close: async () => {
       await inserts.drain();
