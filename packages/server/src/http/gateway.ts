@@ -122,12 +122,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     app, tasks, tokens, dispatcher, config, log,
     generatedAdminToken: generated,
     async listen() {
+      // Bind first: if the port is taken, nothing has started working tasks.
+      const url = await app.listen({ host: config.host, port: config.port });
       if (dispatcher) {
         const dead = deadLocalWorkers(await tasks.runningLeaseOwners(), workerId);
         if (dead.length) log.info({ workers: dead, tasks: await tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
         dispatcher.start();
       }
-      return app.listen({ host: config.host, port: config.port });
+      return url;
     },
     async close() {
       if (closed) return;
