@@ -76,3 +76,13 @@ test('`taskgate serve` with a broken config file exits 2 with a clear message', 
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /cannot read file/);
 });
+
+test('the CLI resolves ./taskgate.config.json and ./data from where npm was run (INIT_CWD)', () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'taskgate.config.json'), JSON.stringify({ port: 9123 }));
+  const run = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'config'], {
+    cwd: SERVER_ROOT, env: { ...process.env, INIT_CWD: dir, PORT: '', TASKGATE_CONFIG: '' }, encoding: 'utf8', timeout: 20_000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal((JSON.parse(run.stdout) as { port: number }).port, 9123);
+});

@@ -18,8 +18,14 @@ import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
 
 const USAGE = `usage: taskgate [serve | tokens create <name> | tokens list | tokens delete <id> | admin-token reset | config]`;
 
+/**
+ * Where relative paths (./data, ./taskgate.config.json) are resolved: the directory the user ran
+ * the command in. `npm start` runs the script inside the workspace package, so prefer INIT_CWD.
+ */
+const baseDir = process.env.INIT_CWD ?? process.cwd();
+
 function dataDir(): string {
-  return resolve(process.env.TASKGATE_DATA ?? './data');
+  return resolve(baseDir, process.env.TASKGATE_DATA ?? './data');
 }
 
 function offlineTokens(): { tokens: TokenService; close: () => void } {
@@ -28,7 +34,7 @@ function offlineTokens(): { tokens: TokenService; close: () => void } {
 }
 
 async function serve(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(process.env, baseDir);
   const gateway = await createGateway({ config, dataDir: dataDir(), adminToken: process.env.TASKGATE_ADMIN_TOKEN || undefined });
   if (gateway.generatedAdminToken) {
     process.stdout.write(
@@ -91,7 +97,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'config':
-      process.stdout.write(`${JSON.stringify(loadConfig(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(loadConfig(process.env, baseDir), null, 2)}\n`);
       return;
     default:
       throw new Error(USAGE);
