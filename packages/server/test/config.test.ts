@@ -13,7 +13,8 @@ test('defaults: 127.0.0.1:8787, 1 MiB bodies, the seeds’ services', () => {
   assert.equal(cfg.host, '127.0.0.1');
   assert.equal(cfg.port, 8787);
   assert.equal(cfg.bodyLimit, 1024 * 1024);
-  assert.deepEqual(Object.keys(cfg.services).sort(), ['demo/image', 'midjourney/imagine', 'producer/audios', 'suno/audios', 'veo/videos']);
+  assert.deepEqual(Object.keys(cfg.services).sort(), ['demo/image', 'flux/dev', 'midjourney/imagine', 'producer/audios', 'suno/audios', 'veo/videos']);
+  assert.deepEqual(cfg.services['flux/dev']?.aliases, { apixo: ['flux-dev'], queue: ['fal-ai/flux/dev'], replicate: ['black-forest-labs/flux-dev'] });
   assert.equal(cfg.services['midjourney/imagine']?.mode, 'wait');
   assert.equal(cfg.services['veo/videos']?.mode, 'async');
 });
@@ -59,6 +60,11 @@ test('invalid config lists every problem with its path', () => {
   })();
   assert.match(providerErr?.message ?? '', /services\.x\/unknown\.provider: unknown provider "nope"/);
   assert.match(providerErr?.message ?? '', /services\.x\/opts\.options\.latencyMs/);
+  assert.throws(
+    () => parseConfig({ services: { 'a/b': { provider: 'demo-image', aliases: { queue: ['fal-ai/flux/dev'] } } } }),
+    /services\.a\/b\.aliases\.queue: "fal-ai\/flux\/dev" is already used by flux\/dev/,
+  );
+  assert.throws(() => parseConfig({ services: { 'a/b': { provider: 'demo-image', aliases: { replicate: ['no-slash'] } } } }), /owner\/name/);
 });
 
 test('`taskgate serve` with a broken config file exits 2 with a clear message', () => {

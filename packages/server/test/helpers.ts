@@ -15,11 +15,15 @@ export const ADMIN_TOKEN = 'tga_test_admin_token_0123456789';
 
 /** Fast versions of the default services, so tests finish in milliseconds. */
 export const FAST_SERVICES = {
-  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 40, steps: 2, defaultWidth: 64, defaultHeight: 64 } },
-  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 40, steps: 2, defaultDurationSec: 1 } },
+  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 40, steps: 2, defaultWidth: 64, defaultHeight: 64 }, aliases: { apixo: ['midjourney'] } },
+  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 40, steps: 2, defaultDurationSec: 1 }, aliases: { apixo: ['suno'] } },
   'producer/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 40, steps: 2, defaultDurationSec: 1 } },
   'veo/videos': { provider: 'demo-video', mode: 'async', shape: 'video', options: { latencyMs: 40, steps: 2, defaultWidth: 48, defaultHeight: 32, defaultFrames: 3 } },
   'demo/image': { provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 20, steps: 1, defaultWidth: 64, defaultHeight: 64 } },
+  'flux/dev': {
+    provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 60, steps: 3, defaultWidth: 64, defaultHeight: 64 },
+    aliases: { apixo: ['flux-dev'], queue: ['fal-ai/flux/dev'], replicate: ['black-forest-labs/flux-dev'] },
+  },
 } as const;
 
 export function tempDir(label = 'taskgate-test-'): string {

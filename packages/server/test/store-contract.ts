@@ -12,7 +12,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
   return {
     id: randomUUID(), ownerId: 'owner-1', service: 'demo/image', dialect: 'task-api',
     request: { prompt: 'p', async: true }, input: { prompt: 'p' }, traceId: randomUUID(), callbackUrl: null,
-    createdAt: now, runAfter: now, ...over,
+    createdAt: now, runAfter: now, meta: {}, ...over,
   };
 }
 
@@ -97,8 +97,8 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       const t = await s.insert(newTask());
       assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 1, state: 'succeeded', output: { files: [] } }), null, 'queued cannot finish');
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
-      assert.equal(await s.setProgress(t.id, 'B', 0.5, 'x'), null);
-      assert.equal((await s.setProgress(t.id, 'A', 0.5, 'half'))?.progressMessage, 'half');
+      assert.equal(await s.setProgress(t.id, 'B', 0.5, 'x', 150), null);
+      assert.equal((await s.setProgress(t.id, 'A', 0.5, 'half', 150))?.progressMessage, 'half');
       assert.equal(await s.finish({ id: t.id, workerId: 'B', now: 200, state: 'succeeded', output: { files: [] } }), null);
       const done = await s.finish({ id: t.id, workerId: 'A', now: 200, state: 'succeeded', output: { files: [], seed: 7 } });
       assert.equal(done?.state, 'succeeded');
@@ -111,6 +111,66 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
+    test('terminate cancels a running task; its worker can then neither finish nor renew it', async () => {
+      const s = open();
+      const t = await s.insert(newTask({ meta: { webhook_events_filter: ['completed'] } }));
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      const cancelled = await s.terminate({ id: t.id, from: ['queued', 'running'], state: 'cancelled', error: { code: 'cancelled', message: 'by user' }, now: 150 });
+      assert.deepEqual([cancelled?.state, cancelled?.error?.code, cancelled?.finishedAt, cancelled?.leaseOwner], ['cancelled', 'cancelled', 150, null]);
+      assert.deepEqual(cancelled?.meta, { webhook_events_filter: ['completed'] });
+      assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 200, state: 'succeeded', output: { files: [] } }), null);
+      assert.equal(await s.extendLease(t.id, 'A', 5000), false);
+      assert.equal(await s.setProgress(t.id, 'A', 0.9, 'late', 210), null);
+      assert.equal((await s.get(t.id))?.state, 'cancelled');
+      await s.close();
+    });
+
+    test('progress messages become the task’s log lines, in order', async () => {
+      const s = open();
+      const t = await s.insert(newTask());
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
+      await s.setProgress(t.id, 'A', 0.1, 'step 1', 101);
+      await s.setProgress(t.id, 'A', 0.2, null, 102);
+      await s.setProgress(t.id, 'A', 0.5, 'step 2', 103);
+      await s.setProgress(t.id, 'B', 0.6, 'not the owner', 104);
+      assert.deepEqual(await s.logs(t.id), [
+        { at: 101, level: 'info', message: 'step 1' },
+        { at: 103, level: 'info', message: 'step 2' },
+      ]);
+      assert.deepEqual(await s.logs('unknown'), []);
+      await s.close();
+    });
+
+    test('queuePosition counts queued tasks of the same service claimed before this one', async () => {
+      const s = open();
+      const a = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
+      const b = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
+      const c = await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
+      await s.insert(newTask({ service: 'other/x', createdAt: 0, runAfter: 0 }));
+      assert.deepEqual(await Promise.all([a, b, c].map((t) => s.queuePosition(t))), [0, 1, 2]);
+      const [claimed] = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 1, services: [limit()] });
+      assert.equal(claimed?.id, a.id);
+      assert.equal(await s.queuePosition(claimed!), 0, 'a running task is not queued');
+      assert.deepEqual(await Promise.all([b, c].map(async (t) => s.queuePosition((await s.get(t.id))!))), [0, 1]);
+      await s.close();
+    });
+
+    test('list pages an owner’s tasks newest first, optionally for some services only', async () => {
+      const s = open();
+      const ids: string[] = [];
+      // v7-like ids: lexical order is creation order.
+      for (let i = 0; i < 5; i++) ids.push((await s.insert(newTask({ id: `0000000${i}-0000-7000-8000-000000000000`, service: i % 2 ? 'a/x' : 'b/x' }))).id);
+      await s.insert(newTask({ ownerId: 'owner-2' }));
+      const page1 = await s.list({ ownerId: 'owner-1', limit: 2 });
+      assert.deepEqual(page1.map((t) => t.id), [ids[4], ids[3]]);
+      const page2 = await s.list({ ownerId: 'owner-1', limit: 2, before: page1[1]!.id });
+      assert.deepEqual(page2.map((t) => t.id), [ids[2], ids[1]]);
+      const onlyA = await s.list({ ownerId: 'owner-1', limit: 10, services: ['a/x'] });
+      assert.deepEqual(onlyA.map((t) => t.id), [ids[3], ids[1]]);
+      assert.deepEqual(await s.list({ ownerId: 'nobody', limit: 10 }), []);
+      await s.close();
+    });
+
     test('get reflects every write at once (lease renewals and releases included)', async () => {
       const s = open();
       const t = await s.insert(newTask());
@@ -119,7 +179,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(await s.get(t.id), claimed);
       await s.extendLease(t.id, 'A', 7777);
       assert.equal((await s.get(t.id))?.leaseExpiresAt, 7777);
-      const progressed = await s.setProgress(t.id, 'A', 0.25, 'quarter');
+      const progressed = await s.setProgress(t.id, 'A', 0.25, 'quarter', 150);
       assert.deepEqual(await s.get(t.id), progressed);
       await s.releaseLeases(['A']);
       assert.equal((await s.get(t.id))?.leaseExpiresAt, 0);
@@ -132,12 +192,12 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
-    test('failFrom fails only from the listed states; releaseLeases frees a worker’s tasks', async () => {
+    test('terminate ends only from the listed states; releaseLeases frees a worker’s tasks', async () => {
       const s = open();
       const queued = await s.insert(newTask());
-      const failed = await s.failFrom(queued.id, ['queued'], { code: 'timeout', message: 'late' }, 50);
+      const failed = await s.terminate({ id: queued.id, from: ['queued'], state: 'failed', error: { code: 'timeout', message: 'late' }, now: 50 });
       assert.deepEqual([failed?.state, failed?.error?.code, failed?.finishedAt], ['failed', 'timeout', 50]);
-      assert.equal(await s.failFrom(queued.id, ['queued', 'running'], { code: 'x', message: 'y' }, 60), null);
+      assert.equal(await s.terminate({ id: queued.id, from: ['queued', 'running'], state: 'cancelled', error: { code: 'x', message: 'y' }, now: 60 }), null);
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'dead', now: 100, leaseMs: 100_000, max: 10, services: [limit()] });
       assert.deepEqual(await s.runningLeaseOwners(), ['dead']);

@@ -37,6 +37,17 @@ export function parseConfig(raw: unknown, source = 'config'): GatewayConfig {
       else problems.push(`services.${name}.provider: ${(err as Error).message}`);
     }
   }
+  const seen = new Map<string, string>();
+  for (const [name, svc] of Object.entries(config.services)) {
+    for (const [dialect, aliases] of Object.entries(svc.aliases)) {
+      for (const alias of aliases) {
+        const key = `${dialect}:${alias}`;
+        const other = seen.get(key);
+        if (other) problems.push(`services.${name}.aliases.${dialect}: "${alias}" is already used by ${other}`);
+        else seen.set(key, name);
+      }
+    }
+  }
   if (problems.length) throw new ConfigError(source, problems);
   return config;
 }

@@ -18,6 +18,17 @@ const serviceSchema = z.strictObject({
   shape: z.enum(TASK_API_SHAPES).default('generic'),
   /** Provider options (latency, moderation words, default sizes …), validated by the provider. */
   options: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * Names the service answers to in the other dialects: APIXO models, queue (fal) endpoints,
+   * Replicate models (`owner/name`). The task API always uses the service name itself.
+   */
+  aliases: z
+    .strictObject({
+      apixo: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'APIXO model names are one path segment')).default([]),
+      queue: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)+$/, 'queue endpoints look like "owner/alias[/path]"')).default([]),
+      replicate: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Replicate models look like "owner/name"')).default([]),
+    })
+    .prefault({}),
 });
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
@@ -26,6 +37,11 @@ export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8787),
   /** Base URL clients reach the gateway at (for result URLs); default: the request's Host. */
   publicUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+  /**
+   * Which peers may set X-Forwarded-Proto/Host (used for the URLs the queue and Replicate
+   * dialects return): true, false, or proxy-addr names/CIDRs. Default: loopback and private nets.
+   */
+  trustProxy: z.union([z.boolean(), z.array(z.string().min(1))]).default(['loopback', 'linklocal', 'uniquelocal']),
   /** Largest request body accepted, in bytes. */
   bodyLimit: z.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -51,9 +67,13 @@ export type ConfigInput = z.input<typeof configSchema>;
 
 /** Built-in services: the seeds' own names, served by the offline demo providers. */
 export const DEFAULT_SERVICES: Record<string, z.input<typeof serviceSchema>> = {
-  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 3000 } },
-  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 3000 } },
+  'midjourney/imagine': { provider: 'demo-image', mode: 'wait', shape: 'midjourney', options: { latencyMs: 3000 }, aliases: { apixo: ['midjourney'] } },
+  'suno/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 3000 }, aliases: { apixo: ['suno'] } },
   'producer/audios': { provider: 'demo-audio', mode: 'wait', shape: 'suno', options: { latencyMs: 3000 } },
   'veo/videos': { provider: 'demo-video', mode: 'async', shape: 'video', options: { latencyMs: 8000 } },
   'demo/image': { provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 1000 } },
+  'flux/dev': {
+    provider: 'demo-image', mode: 'wait', shape: 'generic', options: { latencyMs: 2000 },
+    aliases: { apixo: ['flux-dev'], queue: ['fal-ai/flux/dev'], replicate: ['black-forest-labs/flux-dev'] },
+  },
 };

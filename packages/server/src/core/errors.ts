@@ -14,6 +14,8 @@ export const ERROR_CATALOG = {
   used_up: { status: 403, message: 'Balance exhausted' },
   forbidden: { status: 403, message: 'Content moderation rejected the request' },
   no_api: { status: 404, message: 'Path not registered' },
+  already_completed: { status: 409, message: 'The task has already finished' },
+  cancelled: { status: 409, message: 'The task was cancelled' },
   not_found: { status: 404, message: 'Task not found' },
   too_many_requests: { status: 429, message: 'Rate limit exceeded' },
   api_error: { status: 500, message: 'Gateway or upstream internal error' },

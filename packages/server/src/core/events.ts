@@ -11,7 +11,8 @@ export interface TaskEventMap {
   'task:progress': { task: Task };
   'task:succeeded': { task: Task };
   'task:failed': { task: Task };
-  'task:cancelled': { task: Task };
+  /** `previous` tells the worker holding a running task to abort its provider. */
+  'task:cancelled': { task: Task; previous: Task['state'] };
 }
 
 export type TaskEventName = keyof TaskEventMap;

@@ -2,13 +2,32 @@
  * The contracts core depends on. Drivers (store/), providers (providers/) and the file store
  * implement them; core never imports an implementation.
  */
-import type { JsonObject, OutputFile, Task, TaskError, TaskOutput, TaskState } from './types.js';
+import type { JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState } from './types.js';
 
 /** A new task as TaskService hands it to the store. */
 export type NewTask = Pick<
   Task,
-  'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter'
+  'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter' | 'meta'
 >;
+
+/** Ends a task from one of `from` states, whoever holds it (cancel, sweeps, limits). */
+export interface TerminateRequest {
+  id: string;
+  from: readonly TaskState[];
+  state: 'failed' | 'cancelled';
+  error: TaskError;
+  now: number;
+}
+
+/** A page of an owner's tasks, newest first. */
+export interface ListRequest {
+  ownerId: string;
+  /** Only tasks older than this id (the cursor of the previous page). */
+  before?: string;
+  /** Only these services (a dialect lists what it exposes); all when absent. */
+  services?: readonly string[];
+  limit: number;
+}
 
 /** How many more tasks of a service a claim may start, given what is running now. */
 export interface ServiceClaimLimit {
@@ -59,11 +78,19 @@ export interface TaskStore {
   claimDue(req: ClaimRequest): Promise<Task[]>;
   /** Extends a live lease; false if the worker no longer owns the task. */
   extendLease(id: string, workerId: string, until: number): Promise<boolean>;
-  /** Records progress while the worker owns the task; null if it no longer does. */
-  setProgress(id: string, workerId: string, progress: number, message: string | null): Promise<Task | null>;
+  /**
+   * Records progress while the worker owns the task (a message is also appended to its logs);
+   * null if it no longer does.
+   */
+  setProgress(id: string, workerId: string, progress: number, message: string | null, now: number): Promise<Task | null>;
   finish(req: FinishRequest): Promise<Task | null>;
-  /** Fails a task from any of the given non-terminal states, whoever holds it (sweeps, limits). */
-  failFrom(id: string, from: readonly TaskState[], error: TaskError, now: number): Promise<Task | null>;
+  /** Ends a task (failed or cancelled) from any of `from`, whoever holds its lease. */
+  terminate(req: TerminateRequest): Promise<Task | null>;
+  /** Provider log lines of a task, oldest first. */
+  logs(id: string): Promise<TaskLog[]>;
+  /** How many queued tasks of the same service are ahead of this one (0 = next). */
+  queuePosition(task: Task): Promise<number>;
+  list(req: ListRequest): Promise<Task[]>;
   /** Makes leases held by these workers claimable at once (their process is known dead). */
   releaseLeases(workerIds: readonly string[]): Promise<number>;
   /** Lease owners of running tasks, for dead-worker detection on start. */
@@ -100,6 +127,11 @@ export interface Provider {
   /** Validates and normalises the input; throws GatewayError('bad_request') naming the problem. */
   parseInput(input: JsonObject): JsonObject;
   run(ctx: ProviderContext): Promise<TaskOutput>;
+  /**
+   * Asks the provider to stop a running task (e.g. an upstream cancel call). The engine also
+   * aborts `ctx.signal`; providers that only work locally need nothing more.
+   */
+  cancel?(task: Task): Promise<void>;
 }
 
 export interface Clock {

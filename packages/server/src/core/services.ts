@@ -14,13 +14,37 @@ export interface ServiceDefinition {
   timeoutMs: number;
   /** Most tasks of this service running at once (across workers). */
   concurrency: number;
+  /** Names the service is known by in each dialect (`{ queue: ['fal-ai/flux/dev'] }`). */
+  aliases: Readonly<Record<string, readonly string[]>>;
 }
 
 export class ServiceRegistry {
   private readonly byName = new Map<string, ServiceDefinition>();
+  /** `${dialect}\u0000${alias}` → service. */
+  private readonly byAlias = new Map<string, ServiceDefinition>();
 
   constructor(definitions: Iterable<ServiceDefinition>) {
-    for (const def of definitions) this.byName.set(def.name, def);
+    for (const def of definitions) {
+      this.byName.set(def.name, def);
+      for (const [dialect, names] of Object.entries(def.aliases)) {
+        for (const alias of names) {
+          const key = `${dialect}\u0000${alias}`;
+          const other = this.byAlias.get(key);
+          if (other) throw new Error(`${dialect} alias "${alias}" is used by both ${other.name} and ${def.name}`);
+          this.byAlias.set(key, def);
+        }
+      }
+    }
+  }
+
+  /** The service a dialect knows as `alias` (a model, endpoint or app id). */
+  findByAlias(dialect: string, alias: string): ServiceDefinition | undefined {
+    return this.byAlias.get(`${dialect}\u0000${alias}`);
+  }
+
+  /** The names of the services a dialect exposes. */
+  exposedTo(dialect: string): string[] {
+    return this.all().filter((d) => (d.aliases[dialect]?.length ?? 0) > 0).map((d) => d.name);
   }
 
   find(name: string): ServiceDefinition | undefined {

@@ -6,16 +6,18 @@
 import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
-import type { Clock, ServiceClaimLimit, TaskStore } from './ports.js';
+import type { Clock, ListRequest, ServiceClaimLimit, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
-import type { JsonObject, Task, TaskError, TaskOutput } from './types.js';
+import type { JsonObject, Task, TaskError, TaskLog, TaskOutput } from './types.js';
 import { isTerminal } from './types.js';
-import { TerminalWaiters } from './waiters.js';
+import { TaskWatchers } from './waiters.js';
 import { canTransition } from './state.js';
 import { TASK_STATES } from './types.js';
 
 /** States a task may fail from, whoever holds it. */
 const FAILABLE = TASK_STATES.filter((s) => canTransition(s, 'failed'));
+/** States a task may be cancelled from. */
+const CANCELLABLE = TASK_STATES.filter((s) => canTransition(s, 'cancelled'));
 
 export interface CreateTaskInput {
   ownerId: string;
@@ -27,7 +29,15 @@ export interface CreateTaskInput {
   input: JsonObject;
   traceId: string;
   callbackUrl?: string | null;
+  /** Dialect extras to keep with the task (never provider input). */
+  meta?: JsonObject;
 }
+
+/** What a cancel request found and did. */
+export type CancelOutcome =
+  | { outcome: 'cancelled'; task: Task }
+  | { outcome: 'already_completed'; task: Task }
+  | { outcome: 'not_found' };
 
 export interface TaskServiceOptions {
   store: TaskStore;
@@ -43,14 +53,14 @@ export class TaskService {
   readonly services: ServiceRegistry;
   private readonly store: TaskStore;
   private readonly clock: Clock;
-  private readonly waiters: TerminalWaiters;
+  private readonly waiters: TaskWatchers;
 
   constructor(opts: TaskServiceOptions) {
     this.store = opts.store;
     this.services = opts.services;
     this.clock = opts.clock;
     this.events = opts.events ?? new TaskEvents();
-    this.waiters = new TerminalWaiters(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000);
+    this.waiters = new TaskWatchers(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000);
   }
 
   now(): number {
@@ -74,6 +84,7 @@ export class TaskService {
       callbackUrl: req.callbackUrl ?? null,
       createdAt: now,
       runAfter: now,
+      meta: req.meta ?? {},
     });
     this.events.emit('task:queued', { task });
     return task;
@@ -87,6 +98,51 @@ export class TaskService {
 
   getMany(ownerId: string, ids: readonly string[]): Promise<Task[]> {
     return this.store.getMany(ownerId, ids);
+  }
+
+  /**
+   * Cancels a task the owner can see. A queued task is cancelled at once; a running one is
+   * cancelled in the store first (so no late provider result can overwrite it) and its worker
+   * then aborts the provider (`task:cancelled`, or a failed lease renewal in another process).
+   * A finished task is left as it is.
+   */
+  async cancel(ownerId: string, id: string): Promise<CancelOutcome> {
+    const task = await this.get(ownerId, id);
+    if (!task) return { outcome: 'not_found' };
+    if (isTerminal(task.state)) return { outcome: 'already_completed', task };
+    const cancelled = await this.store.terminate({
+      id, from: CANCELLABLE, state: 'cancelled', error: { code: 'cancelled', message: 'The task was cancelled' }, now: this.clock.now(),
+    });
+    if (!cancelled) {
+      // It finished between the read and the cancel: report what it became.
+      const now = await this.get(ownerId, id);
+      return now ? { outcome: 'already_completed', task: now } : { outcome: 'not_found' };
+    }
+    this.events.emit('task:cancelled', { task: cancelled, previous: task.state });
+    return { outcome: 'cancelled', task: cancelled };
+  }
+
+  /** The provider log lines of a task (oldest first). */
+  logs(task: Task): Promise<TaskLog[]> {
+    return this.store.logs(task.id);
+  }
+
+  /** Queued tasks of the same service ahead of this one (0 when next or not queued). */
+  queuePosition(task: Task): Promise<number> {
+    return this.store.queuePosition(task);
+  }
+
+  /** An owner's tasks, newest first, `limit` at a time after the `before` cursor. */
+  list(req: ListRequest): Promise<Task[]> {
+    return this.store.list(req);
+  }
+
+  /**
+   * Calls `onChange` with every new state of the task (start, progress, finish) until it is
+   * terminal or `signal` aborts; resolves with the last state seen.
+   */
+  watch(task: Task, onChange: (task: Task) => void, signal?: AbortSignal): Promise<Task> {
+    return this.waiters.watch(task, onChange, signal);
   }
 
   /**
@@ -112,7 +168,7 @@ export class TaskService {
 
   async progress(id: string, workerId: string, fraction: number, message: string | null): Promise<Task | null> {
     const clamped = Math.min(1, Math.max(0, fraction));
-    const task = await this.store.setProgress(id, workerId, clamped, message);
+    const task = await this.store.setProgress(id, workerId, clamped, message, this.clock.now());
     if (task) this.events.emit('task:progress', { task });
     return task;
   }
@@ -131,7 +187,7 @@ export class TaskService {
 
   /** Fails a task regardless of lease (attempt limit, deadline passed before a re-claim). */
   async abandon(id: string, error: TaskError): Promise<Task | null> {
-    const task = await this.store.failFrom(id, FAILABLE, error, this.clock.now());
+    const task = await this.store.terminate({ id, from: FAILABLE, state: 'failed', error, now: this.clock.now() });
     if (task) this.events.emit('task:failed', { task });
     return task;
   }

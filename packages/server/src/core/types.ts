@@ -82,6 +82,16 @@ export interface Task {
   leaseExpiresAt: number | null;
   /** How many times a worker has claimed the task. */
   attempts: number;
+  /** Dialect extras kept with the task (webhook event filter, request type …); never provider input. */
+  meta: JsonObject;
+}
+
+/** A log line a provider reported while running a task (the queue dialect's `logs`). */
+export interface TaskLog {
+  /** Unix milliseconds. */
+  at: number;
+  level: 'info' | 'warn' | 'error';
+  message: string;
 }
 
 export function isTerminal(state: TaskState): state is TerminalState {

@@ -1,15 +1,27 @@
 /**
- * Waiting for a task to become terminal: woken by this process's events at once, and by a slow
- * store re-read for tasks another process finishes (shared SQLite file, or later Postgres).
+ * Watching a task: every new state (start, progress, finish) is delivered as this process emits
+ * it, and a slow store re-read catches changes made by another process (later: other nodes).
+ * Waiting for a terminal state is a watch that ignores the states in between.
  */
 import type { TaskEvents } from './events.js';
 import type { Task } from './types.js';
 import { isTerminal } from './types.js';
 
-type Wake = (task: Task) => void;
+type Listener = (task: Task) => void;
 
-export class TerminalWaiters {
-  private readonly byId = new Map<string, Set<Wake>>();
+const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 } as const;
+
+/** True if `next` is a later version of the task than `prev` (never go backwards). */
+function isNewer(next: Task, prev: Task): boolean {
+  const a = RANK[next.state];
+  const b = RANK[prev.state];
+  if (a !== b) return a > b;
+  if (a === 2) return false;
+  return (next.progress ?? -1) > (prev.progress ?? -1) || next.attempts > prev.attempts;
+}
+
+export class TaskWatchers {
+  private readonly byId = new Map<string, Set<Listener>>();
   private readonly unsubscribe: Array<() => void>;
 
   constructor(
@@ -17,53 +29,71 @@ export class TerminalWaiters {
     private readonly read: (id: string) => Promise<Task | null>,
     private readonly pollMs: number,
   ) {
-    const wake = ({ task }: { task: Task }): void => {
+    const notify = ({ task }: { task: Task }): void => {
       const set = this.byId.get(task.id);
       if (set) for (const fn of [...set]) fn(task);
     };
     this.unsubscribe = [
-      events.on('task:succeeded', wake),
-      events.on('task:failed', wake),
-      events.on('task:cancelled', wake),
+      events.on('task:started', notify),
+      events.on('task:progress', notify),
+      events.on('task:succeeded', notify),
+      events.on('task:failed', notify),
+      events.on('task:cancelled', notify),
     ];
   }
 
-  /** Resolves with the terminal task, or with the latest stored state after `timeoutMs`. */
-  wait(initial: Task, timeoutMs: number, signal?: AbortSignal): Promise<Task> {
+  /**
+   * Calls `onChange` with each newer state until the task is terminal, `timeoutMs` passes or
+   * `signal` aborts; resolves with the latest state seen.
+   */
+  watch(initial: Task, onChange: Listener, signal?: AbortSignal, timeoutMs?: number): Promise<Task> {
     const id = initial.id;
     return new Promise<Task>((resolve) => {
+      let last = initial;
+      let settled = false;
       let set = this.byId.get(id);
       if (!set) {
         set = new Set();
         this.byId.set(id, set);
       }
-      const waiters = set;
-      const settle = (): void => {
-        void this.read(id).then(done, () => done(null));
+      const listeners = set;
+      const see: Listener = (task) => {
+        if (settled || !isNewer(task, last)) return;
+        last = task;
+        onChange(task);
+        if (isTerminal(task.state)) done();
       };
-      let settled = false;
-      const done = (task: Task | null): void => {
+      const refresh = (): Promise<void> =>
+        this.read(id).then(
+          (t) => {
+            if (t) see(t);
+          },
+          () => undefined,
+        );
+      const done = (): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearInterval(poller);
-        signal?.removeEventListener('abort', settle);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.byId.get(id) === waiters) this.byId.delete(id);
-        resolve(task ?? initial);
+        signal?.removeEventListener('abort', stop);
+        listeners.delete(see);
+        if (listeners.size === 0 && this.byId.get(id) === listeners) this.byId.delete(id);
+        resolve(last);
       };
-      const wake: Wake = (task) => done(task);
-      waiters.add(wake);
-      const timer = setTimeout(settle, timeoutMs);
-      const poller = setInterval(() => {
-        void this.read(id).then((task) => {
-          if (task && isTerminal(task.state)) done(task);
-        }, () => undefined);
-      }, this.pollMs);
+      const stop = (): void => void refresh().then(done);
+      listeners.add(see);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(stop, timeoutMs);
+      const poller = setInterval(() => void refresh(), this.pollMs);
       poller.unref();
-      if (signal?.aborted) settle();
-      else signal?.addEventListener('abort', settle, { once: true });
+      if (isTerminal(initial.state)) done();
+      else if (signal?.aborted) stop();
+      else signal?.addEventListener('abort', stop, { once: true });
     });
+  }
+
+  /** Resolves with the terminal task, or with the latest stored state after `timeoutMs`. */
+  wait(initial: Task, timeoutMs: number, signal?: AbortSignal): Promise<Task> {
+    return this.watch(initial, () => {}, signal, timeoutMs);
   }
 
   close(): void {

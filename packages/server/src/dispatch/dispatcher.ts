@@ -41,7 +41,7 @@ export class Dispatcher {
   private claiming = false;
   private claimAgain = false;
   private stopped = true;
-  private offQueued: (() => void) | undefined;
+  private offEvents: Array<() => void> = [];
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -56,7 +56,12 @@ export class Dispatcher {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.offQueued = this.opts.tasks.events.on('task:queued', () => this.wake());
+    this.offEvents = [
+      this.opts.tasks.events.on('task:queued', () => this.wake()),
+      this.opts.tasks.events.on('task:cancelled', ({ task, previous }) => {
+        if (previous === 'running') this.cancelRunning(task);
+      }),
+    ];
     this.poller = setInterval(() => this.tick(), this.opts.pollMs);
     this.wake();
   }
@@ -196,6 +201,20 @@ export class Dispatcher {
   }
 
   /**
+   * A running task of this worker was cancelled (already `cancelled` in the store): stop the
+   * provider, and let it cancel upstream work if it can. Nothing is written for this attempt.
+   */
+  private cancelRunning(task: Task): void {
+    const entry = this.running.get(task.id);
+    if (!entry) return; // another process runs it: its lease renewal fails and it stops there
+    entry.detached = true;
+    entry.abort.abort(new GatewayError('cancelled'));
+    const provider = this.opts.tasks.services.find(task.service)?.provider;
+    provider?.cancel?.(task).catch((err: unknown) => this.opts.log.warn({ err, task_id: task.id }, 'provider cancel failed'));
+    this.opts.log.info({ task_id: task.id, trace_id: task.traceId }, 'task cancelled while running');
+  }
+
+  /**
    * Stops claiming. Running tasks are aborted and their leases released so another worker (or
    * this one after a restart) picks them up at once.
    */
@@ -214,7 +233,8 @@ export class Dispatcher {
   halt(): void {
     this.stopped = true;
     clearInterval(this.poller);
-    this.offQueued?.();
+    for (const off of this.offEvents) off();
+    this.offEvents = [];
   }
 }
 

@@ -68,6 +68,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       waitLimitMs: svc.waitLimitMs,
       timeoutMs: svc.timeoutMs,
       concurrency: svc.concurrency,
+      aliases: svc.aliases,
     })),
   );
   const tasks = new TaskService({ store, services, clock });
@@ -96,6 +97,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
     return503OnClosing: true,
+    trustProxy: config.trustProxy,
   });
   // Clients that forget the JSON content type still get their body parsed (or a clear 400).
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));

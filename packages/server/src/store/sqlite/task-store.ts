@@ -1,6 +1,6 @@
 /** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
-import type { ClaimRequest, FinishRequest, NewTask, TaskStore } from '../../core/ports.js';
-import type { JsonObject, Task, TaskError, TaskOutput, TaskState } from '../../core/types.js';
+import type { ClaimRequest, FinishRequest, ListRequest, NewTask, TaskStore, TerminateRequest } from '../../core/ports.js';
+import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
@@ -28,6 +28,7 @@ interface TaskRow {
   lease_owner: string | null;
   lease_expires_at: number | null;
   attempts: number;
+  meta: string;
 }
 
 function toTask(row: TaskRow): Task {
@@ -55,6 +56,7 @@ function toTask(row: TaskRow): Task {
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at,
     attempts: row.attempts,
+    meta: JSON.parse(row.meta) as JsonObject,
   };
 }
 
@@ -72,9 +74,9 @@ export interface SqliteTaskStoreOptions {
 
 export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {}): TaskStore {
   const cache = new TaskCache(opts.cacheSize ?? 0);
-  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number]>(
-    `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after)
-     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string]>(
+    `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta)
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
   const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
@@ -85,7 +87,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     .pluck();
   const dueQueued = db.prepare<[string, number, number], TaskRow>(
     `SELECT * FROM tasks WHERE service = ? AND state = 'queued' AND run_after <= ?
-     ORDER BY run_after, created_at LIMIT ?`,
+     ORDER BY run_after, created_at, id LIMIT ?`,
   );
   const expiredRunning = db.prepare<[string, number, number], TaskRow>(
     `SELECT * FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at <= ?
@@ -102,6 +104,18 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   const progress = db.prepare<[number, string | null, string, string], TaskRow>(
     `UPDATE tasks SET progress = ?, progress_message = ? WHERE id = ? AND state = 'running' AND lease_owner = ? RETURNING *`,
   );
+  const appendLog = db.prepare<[string, string, number, string, string]>(
+    `INSERT INTO task_logs (task_id, seq, at, level, message)
+     VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_logs WHERE task_id = ?), ?, ?, ?)`,
+  );
+  const logsOf = db.prepare<[string], TaskLog>('SELECT at, level, message FROM task_logs WHERE task_id = ? ORDER BY seq');
+  /** Queued tasks of the service that a claim takes before this one (claim order below). */
+  const ahead = db
+    .prepare<[{ service: string; runAfter: number; createdAt: number; id: string }], number>(
+      `SELECT count(*) FROM tasks WHERE service = @service AND state = 'queued'
+         AND (run_after, created_at, id) < (@runAfter, @createdAt, @id)`,
+    )
+    .pluck();
   const finish = db.prepare<
     [{ state: TaskState; output: string | null; code: string | null; message: string | null; now: number; id: string; owner: string }],
     TaskRow
@@ -110,10 +124,15 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
        progress = CASE WHEN @state = 'succeeded' THEN 1 ELSE progress END, lease_owner = NULL, lease_expires_at = NULL
      WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
   );
-  const failFrom = db.prepare<[string, string, number, string, string], TaskRow>(
-    `UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, finished_at = ?,
+  const terminate = db.prepare<[{ state: string; code: string; message: string; now: number; id: string; from: string }], TaskRow>(
+    `UPDATE tasks SET state = @state, error_code = @code, error_message = @message, finished_at = @now,
        lease_owner = NULL, lease_expires_at = NULL
-     WHERE id = ? AND state IN (SELECT value FROM json_each(?)) RETURNING *`,
+     WHERE id = @id AND state IN (SELECT value FROM json_each(@from)) RETURNING *`,
+  );
+  const listOwner = db.prepare<[{ owner: string; before: string | null; services: string | null; limit: number }], TaskRow>(
+    `SELECT * FROM tasks WHERE owner_id = @owner AND (@before IS NULL OR id < @before)
+       AND (@services IS NULL OR service IN (SELECT value FROM json_each(@services)))
+     ORDER BY id DESC LIMIT @limit`,
   );
   const release = db.prepare<[string]>(
     `UPDATE tasks SET lease_expires_at = 0 WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
@@ -143,10 +162,16 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     return task ? cache.set(task) : null;
   };
 
+  const progressTx = db.transaction((id: string, workerId: string, p: number, message: string | null, now: number): Task | null => {
+    const task = cached(progress.all(p, message, id, workerId));
+    if (task && message !== null) appendLog.run(id, id, now, 'info', message);
+    return task;
+  });
+
   const insertRow = (t: NewTask): void => {
     insert.run(
       t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
-      t.traceId, t.callbackUrl, t.createdAt, t.runAfter,
+      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta),
     );
   };
   const inserts = new GroupCommit(db, insertRow);
@@ -177,7 +202,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       if (ok) cache.update(id, (t) => ({ ...t, leaseExpiresAt: until }));
       return ok;
     },
-    setProgress: async (id, workerId, p, message) => cached(progress.all(p, message, id, workerId)),
+    setProgress: async (id, workerId, p, message, now) => progressTx.immediate(id, workerId, p, message, now),
     finish: async (req: FinishRequest) => {
       const output = req.output ? JSON.stringify(req.output) : null;
       return cached(
@@ -187,7 +212,15 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
         }),
       );
     },
-    failFrom: async (id, from, error, now) => cached(failFrom.all(error.code, error.message, now, id, JSON.stringify(from))),
+    terminate: async (req: TerminateRequest) =>
+      cached(terminate.all({ state: req.state, code: req.error.code, message: req.error.message, now: req.now, id: req.id, from: JSON.stringify(req.from) })),
+    logs: async (id) => logsOf.all(id),
+    queuePosition: async (t) =>
+      t.state === 'queued' ? ahead.get({ service: t.service, runAfter: t.runAfter, createdAt: t.createdAt, id: t.id })! : 0,
+    list: async (req: ListRequest) =>
+      listOwner
+        .all({ owner: req.ownerId, before: req.before ?? null, services: req.services ? JSON.stringify(req.services) : null, limit: req.limit })
+        .map((row) => cache.get(row.id) ?? cache.set(toTask(row))),
     releaseLeases: async (workerIds) => {
       if (workerIds.length === 0) return 0;
       const owners = new Set(workerIds);
