@@ -15,6 +15,9 @@ import { systemClock } from '../core/ports.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
+import { apixoPlugin } from '../dialects/apixo/plugin.js';
+import { queuePlugin } from '../dialects/queue/plugin.js';
+import { replicatePlugin } from '../dialects/replicate/plugin.js';
 import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
@@ -117,6 +120,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   await app.register(adminPlugin(ctx), { prefix: '/admin' });
   await app.register(taskApiPlugin(ctx), { prefix: '/v1' });
+  await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
+  await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
+  await app.register(replicatePlugin(ctx), { prefix: '/v1' });
   app.get('/healthz', async () => ({ ok: true }));
 
   let closed = false;

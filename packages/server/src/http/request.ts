@@ -1,7 +1,7 @@
 /** Request helpers every dialect shares: bearer tokens, the public base URL, JSON bodies. */
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
-import type { JsonObject } from '../core/types.js';
+import type { JsonObject, OutputFile } from '../core/types.js';
 import { isJsonObject } from '../core/types.js';
 
 /** The token from `Authorization: Bearer <t>` (or `Key <t>`, or a bare token); null if absent. */
@@ -17,6 +17,11 @@ export function bearerToken(req: FastifyRequest): string | null {
 export function baseUrl(req: FastifyRequest, publicUrl: string | null): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
   return `${req.protocol}://${req.host}`;
+}
+
+/** The absolute URL of an output file, given the gateway's base URL. */
+export function fileUrl(file: Pick<OutputFile, 'path'>, base: string): string {
+  return `${base}${file.path}`;
 }
 
 /** The body as a JSON object, or `bad_request`. */

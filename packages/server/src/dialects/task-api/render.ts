@@ -2,7 +2,8 @@
  * Renders tasks in the task API's wire shapes (seeds 000, 001, 003): the synchronous success body
  * per service shape, the failure envelope, the error envelope and the `retrieve` item.
  */
-import type { JsonObject, OutputFile, Task } from '../../core/types.js';
+import type { JsonObject, Task } from '../../core/types.js';
+import { fileUrl } from '../../http/request.js';
 
 export type TaskApiShape = 'midjourney' | 'suno' | 'video' | 'generic';
 
@@ -11,10 +12,6 @@ const MIDJOURNEY_ACTIONS = [
 ];
 
 const seconds = (ms: number): number => ms / 1000;
-
-function fileUrl(file: OutputFile, base: string): string {
-  return `${base}${file.path}`;
-}
 
 function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObject {
   const output = task.output ?? { files: [] };
