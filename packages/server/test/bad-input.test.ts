@@ -79,6 +79,9 @@ describe('bad input', () => {
     const ok = await t.call('POST', '/v1/midjourney/imagine', { raw: JSON.stringify({ prompt: 'x', async: true }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(ok.status, 200, ok.text);
     assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: 'prompt=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'bad_request', /JSON/);
+    const plain = await t.call('POST', '/v1/midjourney/imagine', { raw: JSON.stringify({ prompt: 'x', async: true }), headers: { 'content-type': 'text/plain' } });
+    assert.equal(plain.status, 200, plain.text);
+    assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: 'a cat', headers: { 'content-type': 'text/plain' } }), 400, 'bad_request', /JSON/);
   });
 
   test('prototype-pollution keys are refused', async () => {

@@ -102,7 +102,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return503OnClosing: true,
     trustProxy: config.trustProxy,
   });
-  // Clients that forget the JSON content type still get their body parsed (or a clear 400).
+  // Every API body is JSON: clients that send text/plain or forget the content type still get
+  // their body parsed (or a clear 400 naming the JSON problem).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-trace-id', req.id);
