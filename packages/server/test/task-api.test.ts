@@ -195,3 +195,34 @@ describe('task API dialect', () => {
     assert.deepEqual([...progress].sort((x, y) => x - y), progress, 'progress only grows');
   });
 });
+
+describe('demo-image sizes', () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startGateway({ services: { 'demo/image': { provider: 'demo-image', mode: 'wait', options: { latencyMs: 10, steps: 1, defaultWidth: 512, defaultHeight: 512 } } } });
+  });
+  after(() => t.close());
+
+  for (const [input, expected] of [
+    [{ width: 96, height: 80 }, [96, 80]],
+    [{ image_size: 'landscape_16_9' }, [1024, 576]],
+    [{ image_size: { width: 128, height: 256 } }, [128, 256]],
+    [{ aspect_ratio: '16:9' }, [512, 288]],
+    [{ aspect_ratio: '2:3' }, [336, 512]],
+    [{ image_size: 'square', width: 64 }, [64, 512]],
+  ] as const) {
+    test(`${JSON.stringify(input)} renders ${expected.join('x')}`, async () => {
+      const r = await t.call('POST', '/v1/demo/image', { body: { prompt: 'size', ...input } });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual([r.json.data[0].width, r.json.data[0].height], expected);
+    });
+  }
+
+  test('an unknown image_size preset or a malformed aspect_ratio is a 400 naming it', async () => {
+    for (const [field, value] of [['image_size', 'huge'], ['aspect_ratio', 'wide']] as const) {
+      const r = await t.call('POST', '/v1/demo/image', { body: { prompt: 'x', [field]: value } });
+      assert.equal(r.status, 400);
+      assert.match(r.json.error.message, new RegExp(field));
+    }
+  });
+});

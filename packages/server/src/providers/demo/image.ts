@@ -9,17 +9,43 @@ import { renderInWorker } from './offload.js';
 
 const dimension = z.number().int().min(64).max(2048);
 
+/** fal's image_size presets. */
+const FAL_PRESETS = {
+  square_hd: [1024, 1024], square: [512, 512], portrait_4_3: [768, 1024], portrait_16_9: [576, 1024],
+  landscape_4_3: [1024, 768], landscape_16_9: [1024, 576],
+} as const;
+
 const inputSchema = z.looseObject({
   prompt: z.string().trim().min(1, 'prompt is required').max(8000),
   seed: seedSchema.optional(),
   width: dimension.optional(),
   height: dimension.optional(),
+  /** fal style: a preset name or {width, height}. */
+  image_size: z
+    .union([z.enum(Object.keys(FAL_PRESETS) as [keyof typeof FAL_PRESETS]), z.looseObject({ width: dimension, height: dimension })])
+    .optional(),
+  /** Replicate style: "16:9", "1:1", … */
+  aspect_ratio: z.string().regex(/^\d{1,2}:\d{1,2}$/, 'aspect_ratio looks like "16:9"').optional(),
 });
+type ImageInput = z.infer<typeof inputSchema>;
 
 export const imageOptionsSchema = demoOptionsSchema.extend({
   defaultWidth: dimension.default(1024),
   defaultHeight: dimension.default(1024),
 });
+
+/** Output size: explicit width/height, else fal's image_size, else Replicate's aspect_ratio. */
+function size(input: ImageInput, defaultWidth: number, defaultHeight: number): [number, number] {
+  const preset = typeof input.image_size === 'string' ? FAL_PRESETS[input.image_size] : input.image_size && [input.image_size.width, input.image_size.height];
+  let [w, h]: readonly number[] = preset ?? [defaultWidth, defaultHeight];
+  if (!preset && input.aspect_ratio) {
+    const [rw, rh] = input.aspect_ratio.split(':').map(Number) as [number, number];
+    const long = Math.max(defaultWidth, defaultHeight);
+    const snap = (v: number): number => Math.min(2048, Math.max(64, Math.round(v / 16) * 16));
+    [w, h] = rw >= rh ? [long, snap((long * rh) / Math.max(1, rw))] : [snap((long * rw) / Math.max(1, rh)), long];
+  }
+  return [input.width ?? w!, input.height ?? h!];
+}
 
 export function createDemoImageProvider(options: unknown): Provider {
   const opts = imageOptionsSchema.parse(options ?? {});
@@ -27,7 +53,8 @@ export function createDemoImageProvider(options: unknown): Provider {
     name: 'demo-image',
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
-      return { ...input, prompt: parsed.prompt, width: parsed.width ?? opts.defaultWidth, height: parsed.height ?? opts.defaultHeight };
+      const [width, height] = size(parsed, opts.defaultWidth, opts.defaultHeight);
+      return { ...input, prompt: parsed.prompt, width, height };
     },
     async run(ctx) {
       const { prompt, width, height, seed: given } = parseWith(inputSchema, ctx.input);
