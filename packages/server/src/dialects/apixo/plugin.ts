@@ -1,11 +1,79 @@
-/** APIXO dialect (PROTOCOLS.md dialect 2, seed 002): /api/v1/generateTask, /api/v1/statusTask. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * APIXO dialect (PROTOCOLS.md dialect 2, seed 002): `POST /api/v1/generateTask/{model}` submits a
+ * task, `GET /api/v1/statusTask/{model}?taskId=` reads it. Models are config aliases of services.
+ * Thin: parse → TaskService → render. Submission never waits (APIXO is asynchronous by nature).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TokenRecord } from '../../accounts/tokens.js';
+import { GatewayError } from '../../core/errors.js';
+import type { ServiceDefinition } from '../../core/services.js';
+import type { Task } from '../../core/types.js';
+import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
+import { baseUrl, jsonBody } from '../../http/request.js';
+import { apixoErrorHandler, apixoNotFound } from './errors.js';
+import { inputFieldError, parseGenerate, parseTaskId } from './parse.js';
+import { statusData, success } from './render.js';
 
 export const DIALECT = 'apixo';
 
-export function apixoPlugin(_ctx: DialectContext) {
-  return async function register(_app: FastifyInstance): Promise<void> {
-    // routes arrive with issue 3
+interface Params {
+  model: string;
+}
+
+/** Who is asking and which service the path's model names; resolved before the body is read. */
+interface Resolved {
+  owner: TokenRecord;
+  service: ServiceDefinition;
+}
+
+export function apixoPlugin(ctx: DialectContext) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.setErrorHandler(apixoErrorHandler(ctx.config.bodyLimit));
+    app.setNotFoundHandler(apixoNotFound);
+
+    const resolved = new WeakMap<FastifyRequest, Resolved>();
+
+    // onRequest runs before the body is read: 401 for a bad key, then 404 for an unknown model,
+    // and only then body problems (400) — nobody unauthenticated gets a large body parsed.
+    async function resolve(req: FastifyRequest<{ Params: Params }>): Promise<void> {
+      const owner = await requireToken(req, ctx.tokens);
+      const { model } = req.params;
+      const service = ctx.tasks.services.findByAlias(DIALECT, model);
+      if (!service) throw new GatewayError('no_api', `Model "${model}" not found`);
+      resolved.set(req, { owner, service });
+    }
+
+    function resolvedOf(req: FastifyRequest): Resolved {
+      const r = resolved.get(req);
+      if (!r) throw new GatewayError('api_error', 'Request was not resolved');
+      return r;
+    }
+
+    app.post<{ Params: Params }>('/generateTask/:model', { onRequest: resolve }, async (req) => {
+      const { owner, service } = resolvedOf(req);
+      const body = jsonBody(req);
+      const { requestType, callbackUrl, input } = parseGenerate(body);
+      let task: Task;
+      try {
+        task = await ctx.tasks.create({
+          ownerId: owner.id, service: service.name, dialect: DIALECT, request: body, input, traceId: req.id,
+          callbackUrl, meta: { request_type: requestType },
+        });
+      } catch (err) {
+        throw inputFieldError(err);
+      }
+      req.log.info({ task_id: task.id, service: service.name, model: req.params.model }, 'task created');
+      return success({ taskId: task.id });
+    });
+
+    app.get<{ Params: Params }>('/statusTask/:model', { onRequest: resolve }, async (req) => {
+      const { owner, service } = resolvedOf(req);
+      const taskId = parseTaskId(req.query);
+      const task = await ctx.tasks.get(owner.id, taskId);
+      // Another owner's task, or one of another model's service, is exactly like an unknown id.
+      if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
+      return success(statusData(task, baseUrl(req, ctx.config.publicUrl)));
+    });
   };
 }

@@ -1,0 +1,81 @@
+/**
+ * Parses APIXO requests: the generateTask body `{request_type?, callback_url?, input}` and the
+ * statusTask `taskId` query. Every problem is a `bad_request` naming the field.
+ */
+import { GatewayError } from '../../core/errors.js';
+import type { JsonObject } from '../../core/types.js';
+import { isJsonObject } from '../../core/types.js';
+
+export const REQUEST_TYPES = ['async', 'callback'] as const;
+export type RequestType = (typeof REQUEST_TYPES)[number];
+
+const MAX_CALLBACK_URL = 2048;
+const MAX_TASK_ID = 200;
+
+export interface GenerateRequest {
+  requestType: RequestType;
+  callbackUrl: string | null;
+  /** The provider input (`input`), validated by the provider at create. */
+  input: JsonObject;
+}
+
+export function parseGenerate(body: JsonObject): GenerateRequest {
+  const callbackUrl = parseCallbackUrl(body.callback_url);
+  const requestType = parseRequestType(body.request_type, callbackUrl);
+  if (requestType === 'callback' && callbackUrl === null) {
+    throw new GatewayError('bad_request', 'Missing required field: callback_url (required when request_type is "callback")');
+  }
+  if (requestType === 'async' && callbackUrl !== null) {
+    throw new GatewayError('bad_request', 'Field callback_url is only used with request_type "callback"');
+  }
+  const { input } = body;
+  if (input === undefined || input === null) throw new GatewayError('bad_request', 'Missing required field: input');
+  if (!isJsonObject(input)) throw new GatewayError('bad_request', 'Field input must be a JSON object');
+  return { requestType, callbackUrl, input };
+}
+
+/** Absent → "callback" when a callback_url is given (the client's evident intent), else "async". */
+function parseRequestType(value: unknown, callbackUrl: string | null): RequestType {
+  if (value === undefined || value === null) return callbackUrl === null ? 'async' : 'callback';
+  if (typeof value !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(value)) {
+    throw new GatewayError('bad_request', 'Field request_type must be "async" or "callback"');
+  }
+  return value as RequestType;
+}
+
+function parseCallbackUrl(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new GatewayError('bad_request', 'Field callback_url must be a string');
+  if (value.length > MAX_CALLBACK_URL) {
+    throw new GatewayError('bad_request', `Field callback_url is longer than ${MAX_CALLBACK_URL} characters`);
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new GatewayError('bad_request', 'Field callback_url must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new GatewayError('bad_request', 'Field callback_url must use http or https');
+  }
+  return value;
+}
+
+/** The `taskId` query parameter: exactly one non-empty string. */
+export function parseTaskId(query: unknown): string {
+  const value = isJsonObject(query) ? query.taskId : undefined;
+  if (value === undefined || value === '') throw new GatewayError('bad_request', 'Missing required query parameter: taskId');
+  if (typeof value !== 'string') throw new GatewayError('bad_request', 'Query parameter taskId must be given once');
+  if (value.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Query parameter taskId is longer than ${MAX_TASK_ID} characters`);
+  return value;
+}
+
+/**
+ * Provider validation errors name the field inside `input` (`Invalid field prompt: …`); in this
+ * dialect the field lives at `input.prompt`, so the message says so.
+ */
+export function inputFieldError(err: unknown): unknown {
+  if (!(err instanceof GatewayError) || err.code !== 'bad_request') return err;
+  const message = err.message.replace(/^Invalid field (?!input\b)/, 'Invalid field input.');
+  return message === err.message ? err : new GatewayError('bad_request', message, { cause: err });
+}
