@@ -88,3 +88,22 @@ describe('bad input', () => {
     assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: '{"prompt":"x","__proto__":{"polluted":1}}' }), 400, 'bad_request');
   });
 });
+
+test('a URL the router rejects (bad %-escape) answers in the envelope of the dialect it belongs to', async () => {
+  const t = await startGateway();
+  try {
+    const task = await t.call('GET', '/v1/mid%zzjourney/tasks');
+    assert.equal(task.status, 400);
+    assert.equal(task.json.error.code, 'bad_request');
+    const apixo = await t.call('GET', '/api/v1/statusTask/%zz?taskId=x');
+    assert.deepEqual([apixo.status, apixo.json.code], [400, 400]);
+    const queue = await t.call('GET', '/v1/queue/fal-ai/%zz/requests/x/status');
+    assert.equal(queue.status, 400);
+    assert.equal(typeof queue.json.detail, 'string');
+    const replicate = await t.call('GET', '/v1/predictions/%zz');
+    assert.deepEqual([replicate.status, replicate.json.status], [400, 400]);
+    assert.equal(typeof replicate.json.title, 'string');
+  } finally {
+    await t.close();
+  }
+});

@@ -294,7 +294,8 @@ describe('Replicate dialect', () => {
     const replay = await readSse(`${t.url}/v1/predictions/${r.json.id}/stream`, { authorization: `Bearer ${t.token}` });
     assert.deepEqual(replay.events, s.events);
 
-    const wrongKey = r.json.urls.stream.replace(/\.[^.]+$/, '.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    assert.ok(!r.json.urls.stream.includes(t.ownerId), 'the capability URL does not reveal the owner');
+    const wrongKey = r.json.urls.stream.replace(/key=[^&]+$/, 'key=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     const denied = await t.call('GET', new URL(wrongKey).pathname + new URL(wrongKey).search, { token: null });
     assertProblem(denied, 404, 'Not found');
     assertProblem(await t.call('GET', `/v1/predictions/${r.json.id}/stream`, { token: null }), 401, 'Unauthenticated');

@@ -96,6 +96,15 @@ export class TaskService {
     return task && task.ownerId === ownerId ? task : null;
   }
 
+  /**
+   * A task by id alone, for capability URLs (a stream URL a client fetches without its token):
+   * returned only if `proves(task)` holds, e.g. a secret kept in its meta matches.
+   */
+  async getWithCapability(id: string, proves: (task: Task) => boolean): Promise<Task | null> {
+    const task = await this.store.get(id);
+    return task && proves(task) ? task : null;
+  }
+
   getMany(ownerId: string, ids: readonly string[]): Promise<Task[]> {
     return this.store.getMany(ownerId, ids);
   }

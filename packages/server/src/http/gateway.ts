@@ -15,8 +15,11 @@ import { systemClock } from '../core/ports.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
+import { apixoErrorHandler } from '../dialects/apixo/errors.js';
 import { apixoPlugin } from '../dialects/apixo/plugin.js';
+import { queueErrorHandler } from '../dialects/queue/errors.js';
 import { queuePlugin } from '../dialects/queue/plugin.js';
+import { replicateErrorHandler } from '../dialects/replicate/errors.js';
 import { replicatePlugin } from '../dialects/replicate/plugin.js';
 import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
@@ -89,7 +92,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     : null;
 
   const shutdown = new AbortController();
+  // Errors the router raises before any route runs (a malformed %-escape in the URL …) are
+  // rendered by the dialect the path belongs to, like every other error.
+  const byPrefix: Array<[string, ReturnType<typeof taskApiErrorHandler>]> = [
+    ['/api/v1/', apixoErrorHandler(config.bodyLimit)],
+    ['/v1/queue/', queueErrorHandler(config.bodyLimit)],
+    ['/v1/predictions', replicateErrorHandler(config.bodyLimit)],
+    ['/v1/models/', replicateErrorHandler(config.bodyLimit)],
+  ];
+  const defaultErrors = taskApiErrorHandler(config.bodyLimit);
   const app: FastifyInstance = Fastify({
+    frameworkErrors: (err, req, reply) => {
+      const handler = byPrefix.find(([prefix]) => req.url.startsWith(prefix))?.[1] ?? defaultErrors;
+      void handler(err, req, reply);
+    },
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
     genReqId: () => randomUUID(),
@@ -112,7 +128,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   // The task API envelope is the default: admin, files and unknown paths answer in it too.
-  app.setErrorHandler(taskApiErrorHandler(config.bodyLimit));
+  app.setErrorHandler(defaultErrors);
   app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal };
@@ -146,7 +162,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       closed = true;
       shutdown.abort();
       await dispatcher?.stop();
+      // Give in-flight requests a moment, then drop connections that never sent one (some
+      // clients keep a spare connection open, which would hold the close until it times out).
+      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
       await app.close();
+      clearTimeout(force);
       tasks.close();
       await store.close();
     },

@@ -164,10 +164,10 @@ export function replicatePlugin(ctx: DialectContext) {
       if (bearerToken(req) !== null) {
         found = (await visible((await requireToken(req, ctx.tokens)).id, id)).task;
       } else {
-        const key = parseStreamKey(req.query);
-        if (!key) throw new GatewayError('no_token');
-        const task = await ctx.tasks.get(key.ownerId, id);
-        if (!task || !models.ofTask(task) || !keyMatches(task, key.secret)) throw new GatewayError('not_found', NOT_FOUND);
+        const secret = parseStreamKey(req.query);
+        if (!secret) throw new GatewayError('no_token');
+        const task = await ctx.tasks.getWithCapability(id, (t) => keyMatches(t, secret));
+        if (!task || !models.ofTask(task)) throw new GatewayError('not_found', NOT_FOUND);
         found = task;
       }
       return streamPrediction(req, reply, { tasks: ctx.tasks, task: found, base: base(req), shutdown: ctx.shutdown });

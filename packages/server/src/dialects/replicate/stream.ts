@@ -5,8 +5,8 @@
  * `{"reason": "canceled" | "error"}`), then the stream closes.
  *
  * Replicate's stream URLs are capability URLs: the `replicate` client fetches them without the
- * Authorization header. Ours carry a per-prediction random key (kept in the task's meta) next to
- * the owner's id; a request with a valid token of the owner needs no key.
+ * Authorization header. Ours carry a per-prediction random 192-bit key (kept in the task's meta,
+ * never rendered elsewhere); a request with a valid token of the owner needs no key.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { PassThrough } from 'node:stream';
@@ -27,16 +27,13 @@ export function newStreamKey(): string {
 export function streamUrl(task: Task, apiRoot: string): string | null {
   const key = task.meta.stream_key;
   if (typeof key !== 'string') return null;
-  return `${apiRoot}/predictions/${task.id}/stream?key=${encodeURIComponent(`${task.ownerId}.${key}`)}`;
+  return `${apiRoot}/predictions/${task.id}/stream?key=${encodeURIComponent(key)}`;
 }
 
-/** The owner id and secret of a `key` query parameter; null when absent or malformed. */
-export function parseStreamKey(query: unknown): { ownerId: string; secret: string } | null {
+/** The secret of a `key` query parameter; null when absent or malformed. */
+export function parseStreamKey(query: unknown): string | null {
   const key = isJsonObject(query) ? query.key : undefined;
-  if (typeof key !== 'string' || key.length > 256) return null;
-  const dot = key.lastIndexOf('.');
-  if (dot <= 0 || dot === key.length - 1) return null;
-  return { ownerId: key.slice(0, dot), secret: key.slice(dot + 1) };
+  return typeof key === 'string' && key.length > 0 && key.length <= 256 ? key : null;
 }
 
 /** True if `secret` is the task's stream key (compared in constant time). */
