@@ -3,13 +3,13 @@
  * statusTask `taskId` query. Every problem is a `bad_request` naming the field.
  */
 import { GatewayError } from '../../core/errors.js';
+import { parseCallbackUrl } from '../../http/callback-url.js';
 import type { JsonObject } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 
 export const REQUEST_TYPES = ['async', 'callback'] as const;
 export type RequestType = (typeof REQUEST_TYPES)[number];
 
-const MAX_CALLBACK_URL = 2048;
 const MAX_TASK_ID = 200;
 
 export interface GenerateRequest {
@@ -20,7 +20,7 @@ export interface GenerateRequest {
 }
 
 export function parseGenerate(body: JsonObject): GenerateRequest {
-  const callbackUrl = parseCallbackUrl(body.callback_url);
+  const callbackUrl = parseCallbackUrl(body.callback_url, 'Field callback_url');
   const requestType = parseRequestType(body.request_type, callbackUrl);
   if (requestType === 'callback' && callbackUrl === null) {
     throw new GatewayError('bad_request', 'Missing required field: callback_url (required when request_type is "callback")');
@@ -41,24 +41,6 @@ function parseRequestType(value: unknown, callbackUrl: string | null): RequestTy
     throw new GatewayError('bad_request', 'Field request_type must be "async" or "callback"');
   }
   return value as RequestType;
-}
-
-function parseCallbackUrl(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new GatewayError('bad_request', 'Field callback_url must be a string');
-  if (value.length > MAX_CALLBACK_URL) {
-    throw new GatewayError('bad_request', `Field callback_url is longer than ${MAX_CALLBACK_URL} characters`);
-  }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new GatewayError('bad_request', 'Field callback_url must be an absolute http(s) URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new GatewayError('bad_request', 'Field callback_url must use http or https');
-  }
-  return value;
 }
 
 /** The `taskId` query parameter: exactly one non-empty string. */

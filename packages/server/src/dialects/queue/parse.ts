@@ -3,6 +3,7 @@
  * belongs to, the submit body and the `fal_webhook` / `logs` query parameters.
  */
 import { GatewayError } from '../../core/errors.js';
+import { parseCallbackUrl } from '../../http/callback-url.js';
 import type { ServiceDefinition, ServiceRegistry } from '../../core/services.js';
 import type { JsonObject } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
@@ -11,7 +12,6 @@ export const DIALECT = 'queue';
 
 /** fal endpoint ids whose first segment is a namespace (`workflows/owner/alias/...`). */
 const NAMESPACES = new Set(['workflows', 'comfy']);
-const MAX_URL_LENGTH = 2048;
 
 export type RequestAction = 'result' | 'status' | 'stream' | 'cancel';
 
@@ -59,19 +59,8 @@ type Query = Record<string, string | string[] | undefined>;
 /** The `fal_webhook` query parameter, validated as an absolute http(s) URL; null when absent. */
 export function webhookUrl(query: Query): string | null {
   const value = query.fal_webhook;
-  if (value === undefined || value === '') return null;
-  if (typeof value !== 'string') throw new GatewayError('bad_request', 'Query parameter fal_webhook must be given once');
-  if (value.length > MAX_URL_LENGTH) throw new GatewayError('bad_request', `Query parameter fal_webhook is longer than ${MAX_URL_LENGTH} characters`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new GatewayError('bad_request', 'Query parameter fal_webhook must be an absolute http(s) URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new GatewayError('bad_request', 'Query parameter fal_webhook must use http or https');
-  }
-  return value;
+  if (Array.isArray(value)) throw new GatewayError('bad_request', 'Query parameter fal_webhook must be given once');
+  return parseCallbackUrl(value, 'Query parameter fal_webhook');
 }
 
 /** `?logs=1` (also `true`): include the task's log lines. */

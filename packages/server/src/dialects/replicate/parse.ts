@@ -4,6 +4,7 @@
  * cursor. Invalid fields become a 422 naming each field, as Replicate answers them.
  */
 import { GatewayError } from '../../core/errors.js';
+import { parseCallbackUrl } from '../../http/callback-url.js';
 import type { JsonObject, JsonValue } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 import { InvalidFieldsError, type InvalidField } from './errors.js';
@@ -13,7 +14,6 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** Longest a `Prefer: wait` create holds the request (Replicate: 1–60 s; bare `wait` = 60). */
 export const MAX_WAIT_SECONDS = 60;
-const MAX_URL_LENGTH = 2048;
 
 export interface CreateRequest {
   /** The model reference of `POST /predictions`; null on the model route (the path names it). */
@@ -64,21 +64,12 @@ export function parseCreate(body: JsonObject, withVersion: boolean): CreateReque
 }
 
 function parseWebhook(value: JsonValue | undefined, problems: InvalidField[]): string | null {
-  if (value === undefined || value === null) return null;
-  const bad = (description: string): null => {
-    problems.push({ type: 'invalid', field: 'webhook', description });
-    return null;
-  };
-  if (typeof value !== 'string') return bad(`Invalid type. Expected: string, given: ${typeName(value)}`);
-  if (value.length > MAX_URL_LENGTH) return bad(`webhook is longer than ${MAX_URL_LENGTH} characters`);
-  let url: URL;
   try {
-    url = new URL(value);
-  } catch {
-    return bad('webhook must be an absolute http(s) URL');
+    return parseCallbackUrl(value, 'webhook');
+  } catch (err) {
+    problems.push({ type: 'invalid', field: 'webhook', description: (err as Error).message });
+    return null;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad('webhook must use https (or http)');
-  return value;
 }
 
 function parseEventsFilter(value: JsonValue | undefined, problems: InvalidField[]): WebhookEvent[] | null {

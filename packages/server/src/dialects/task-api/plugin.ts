@@ -8,6 +8,7 @@ import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
+import { parseCallbackUrl } from '../../http/callback-url.js';
 import { baseUrl, jsonBody } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
@@ -89,15 +90,5 @@ function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, ba
 function controlFields(body: JsonObject): { callbackUrl: string | null; async: boolean } {
   const { callback_url: callback, async } = body;
   if (async !== undefined && typeof async !== 'boolean') throw new GatewayError('bad_request', 'Field async must be a boolean');
-  if (callback === undefined || callback === null) return { callbackUrl: null, async: async === true };
-  if (typeof callback !== 'string') throw new GatewayError('bad_request', 'Field callback_url must be a string');
-  let url: URL;
-  try {
-    url = new URL(callback);
-  } catch {
-    throw new GatewayError('bad_request', 'Field callback_url must be an absolute http(s) URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GatewayError('bad_request', 'Field callback_url must use http or https');
-  if (callback.length > 2048) throw new GatewayError('bad_request', 'Field callback_url is longer than 2048 characters');
-  return { callbackUrl: callback, async: async === true };
+  return { callbackUrl: parseCallbackUrl(callback, 'Field callback_url'), async: async === true };
 }
