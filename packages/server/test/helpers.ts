@@ -96,6 +96,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     logLevel: 'silent',
     ...opts.config,
     dispatch: { pollMs: 25, ...(opts.config?.dispatch as object | undefined) },
+    // Local receivers live on 127.0.0.1; retries are quick.
+    webhooks: { allowPrivateCallbacks: true, pollMs: 20, retrySchedule: [0, 0.05, 0.1], timeoutMs: 2000, ...(opts.config?.webhooks as object | undefined) },
     services: { ...FAST_SERVICES, ...opts.services },
   });
   const gw = await createGateway({

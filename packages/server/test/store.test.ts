@@ -14,7 +14,7 @@ test('migrations apply once, in order, and reopening keeps the data', async () =
   const file = join(tempDir(), 'tasks.db');
   const db = openDatabase(file);
   const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
-  assert.deepEqual(versions, [1, 2, 3]);
+  assert.deepEqual(versions, [1, 2, 3, 4]);
   assert.throws(() => openDatabase(file), /in use by another process/, 'a second process cannot open a live data dir');
   assert.deepEqual(migrate(db), [], 'nothing left to apply');
   const store = createSqliteTaskStore(db);

@@ -76,7 +76,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       throw new ConfigError(source, [`not valid JSON: ${(err as Error).message}`]);
     }
   }
-  return parseConfig({ ...raw, ...envOverrides(env) } satisfies ConfigInput | Record<string, unknown>, source);
+  const webhooks = webhookOverrides(env, raw.webhooks);
+  return parseConfig({ ...raw, ...envOverrides(env), ...(webhooks ? { webhooks } : {}) } satisfies ConfigInput | Record<string, unknown>, source);
 }
 
 function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -86,4 +87,15 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.TASKGATE_PUBLIC_URL) out.publicUrl = env.TASKGATE_PUBLIC_URL;
   if (env.TASKGATE_LOG_LEVEL) out.logLevel = env.TASKGATE_LOG_LEVEL;
   return out;
+}
+
+/** Webhook settings from the environment, over the file's `webhooks` section. */
+function webhookOverrides(env: NodeJS.ProcessEnv, fromFile: unknown): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  if (env.TASKGATE_WEBHOOK_RETRY_SCHEDULE) {
+    out.retrySchedule = env.TASKGATE_WEBHOOK_RETRY_SCHEDULE.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+  }
+  if (env.TASKGATE_ALLOW_PRIVATE_CALLBACKS) out.allowPrivateCallbacks = ['1', 'true', 'yes'].includes(env.TASKGATE_ALLOW_PRIVATE_CALLBACKS.toLowerCase());
+  if (Object.keys(out).length === 0) return undefined;
+  return { ...(typeof fromFile === 'object' && fromFile !== null ? fromFile : {}), ...out };
 }

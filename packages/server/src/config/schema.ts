@@ -59,6 +59,30 @@ export const configSchema = z.strictObject({
       maxAttempts: z.number().int().min(1).max(100).default(3),
     })
     .prefault({}),
+  webhooks: z
+    .strictObject({
+      /** Run delivery workers in this process. */
+      enabled: z.boolean().default(true),
+      /**
+       * Seconds before each attempt (Standard Webhooks' schedule: at once, 5 s, 5 min, 30 min, 2 h,
+       * 5 h, 10 h, 10 h); ±20 % jitter is added to every non-zero delay.
+       */
+      retrySchedule: z.array(z.number().min(0).max(7 * 86_400)).min(1).max(50).default([0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]),
+      /** A receiver that has not answered by then counts as failed (and is retried). */
+      timeoutMs: z.number().int().min(100).max(300_000).default(15_000),
+      /** A delivery's lease (renewed while its request runs); a dead worker's delivery is retried after it. */
+      leaseMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      /** Most deliveries in flight per process. */
+      maxConcurrency: z.number().int().min(1).max(1000).default(16),
+      pollMs: z.number().int().min(10).max(60_000).default(1000),
+      /** Let callbacks reach loopback, private, link-local and metadata addresses (tests, closed networks). */
+      allowPrivateCallbacks: z.boolean().default(false),
+      /** How long the previous signing secret keeps signing after a rotation. */
+      secretOverlapSeconds: z.number().int().min(0).max(30 * 86_400).default(86_400),
+      /** Most bytes of a receiver's response body that are read (and kept in the log). */
+      maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
+    })
+    .prefault({}),
   /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */
   services: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'service names look like "vendor/action"'), serviceSchema).default({}),
 });

@@ -2,12 +2,15 @@
  * The contracts core depends on. Drivers (store/), providers (providers/) and the file store
  * implement them; core never imports an implementation.
  */
-import type { JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState } from './types.js';
+import type {
+  DeliveryAttempt, JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookDelivery,
+} from './types.js';
 
 /** A new task as TaskService hands it to the store. */
 export type NewTask = Pick<
   Task,
-  'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter' | 'meta'
+  | 'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter' | 'meta'
+  | 'webhookEvents' | 'origin'
 >;
 
 /** Ends a task from one of `from` states, whoever holds it (cancel, sweeps, limits). */
@@ -96,6 +99,41 @@ export interface TaskStore {
   /** Lease owners of running tasks, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** How an attempt ended, as the delivery engine decided it. */
+export type AttemptOutcome =
+  | { state: 'delivered' }
+  /** Given up: 410 Gone, or the last attempt of the schedule failed. */
+  | { state: 'failed' }
+  | { state: 'pending'; retryAt: number };
+
+/**
+ * The webhook outbox. Rows are written by the TaskStore in the same transaction as the state
+ * change they announce (so none is lost between "task finished" and "callback queued"); delivery
+ * workers claim them under a lease, like tasks. A task's deliveries go out in order: one is
+ * claimable only when no earlier one of the same task is pending or in flight, and a newer event
+ * supersedes older pending ones — a receiver never sees an older state after a newer one.
+ */
+export interface WebhookStore {
+  claimDeliveries(req: { workerId: string; now: number; leaseMs: number; max: number }): Promise<WebhookDelivery[]>;
+  /** Fixes the payload at the first attempt (retries resend it). False if the lease was lost. */
+  setPayload(id: string, workerId: string, payload: string): Promise<boolean>;
+  extendDeliveryLease(id: string, workerId: string, until: number): Promise<boolean>;
+  /** Logs the attempt and applies its outcome; null if the worker no longer holds the delivery. */
+  recordAttempt(id: string, workerId: string, attempt: DeliveryAttempt, outcome: AttemptOutcome): Promise<WebhookDelivery | null>;
+  /** The owner's deliveries (of one task, or all), newest first, each with its attempts. */
+  listDeliveries(ownerId: string, opts: { taskId?: string; limit: number }): Promise<Array<WebhookDelivery & { log: DeliveryAttempt[] }>>;
+  /** Queues a delivery again (same webhook-id, same payload) at `now`; null if not the owner's. */
+  redeliver(ownerId: string, id: string, now: number): Promise<WebhookDelivery | null>;
+  /** The owner's signing secrets in force at `now`, newest first. */
+  activeSecrets(ownerId: string, now: number): Promise<string[]>;
+  /** Adds a secret; the others in force expire at `retireAt` (a rotation's overlap). */
+  addSecret(ownerId: string, secret: string, now: number, retireAt: number): Promise<void>;
+  /** Makes these workers' delivery leases claimable at once (their process is known dead). */
+  releaseDeliveryLeases(workerIds: readonly string[]): Promise<number>;
+  /** Lease owners of deliveries in flight, for dead-worker detection on start. */
+  deliveryLeaseOwners(): Promise<string[]>;
 }
 
 /** Where providers put the files they produce. */

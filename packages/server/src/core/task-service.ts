@@ -8,7 +8,7 @@ import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
 import type { Clock, ListRequest, ServiceClaimLimit, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
-import type { JsonObject, Task, TaskError, TaskLog, TaskOutput } from './types.js';
+import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
 import { TaskWatchers } from './waiters.js';
 import { canTransition } from './state.js';
@@ -31,6 +31,10 @@ export interface CreateTaskInput {
   callbackUrl?: string | null;
   /** Dialect extras to keep with the task (never provider input). */
   meta?: JsonObject;
+  /** Events the callback URL receives (default: only `completed`). */
+  webhookEvents?: WebhookEvent[];
+  /** The base URL the client reached the gateway at (for file URLs in webhook payloads). */
+  origin?: string | null;
 }
 
 /** What a cancel request found and did. */
@@ -85,6 +89,8 @@ export class TaskService {
       createdAt: now,
       runAfter: now,
       meta: req.meta ?? {},
+      webhookEvents: req.webhookEvents ?? ['completed'],
+      origin: req.origin ?? null,
     });
     this.events.emit('task:queued', { task });
     return task;

@@ -82,8 +82,53 @@ export interface Task {
   leaseExpiresAt: number | null;
   /** How many times a worker has claimed the task. */
   attempts: number;
-  /** Dialect extras kept with the task (webhook event filter, request type …); never provider input. */
+  /** Dialect extras kept with the task (request type, stream key …); never provider input. */
   meta: JsonObject;
+  /** The events the callback URL receives (default: only `completed`). */
+  webhookEvents: WebhookEvent[];
+  /** The base URL the client reached the gateway at (file URLs in webhook payloads); null if unknown. */
+  origin: string | null;
+}
+
+/**
+ * Webhook events: `start` (first claimed), `progress` (a provider message), `completed` (any
+ * terminal state). Dialects map their own names onto these (Replicate: start, logs, completed).
+ */
+export const WEBHOOK_EVENTS = ['start', 'progress', 'completed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export type DeliveryState = 'pending' | 'delivering' | 'delivered' | 'failed' | 'superseded';
+
+/** One webhook message for one task event, retried under the same id until it settles. */
+export interface WebhookDelivery {
+  /** The Standard Webhooks `webhook-id`. */
+  id: string;
+  taskId: string;
+  ownerId: string;
+  /** Order among the task's deliveries. */
+  seq: number;
+  event: WebhookEvent;
+  url: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number;
+  /** The body, fixed at the first attempt; null before it. */
+  payload: string | null;
+  createdAt: number;
+  finishedAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+}
+
+/** One HTTP attempt of a delivery. */
+export interface DeliveryAttempt {
+  n: number;
+  /** Unix milliseconds when it started. */
+  at: number;
+  /** The receiver's status, or null when no response came (network error, timeout, refused address). */
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
 }
 
 /** A log line a provider reported while running a task (the queue dialect's `logs`). */

@@ -29,6 +29,11 @@ import { FILES_ROUTE, createFileSink } from '../store/files.js';
 import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
 import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
+import { createSqliteWebhookStore } from '../store/sqlite/webhook-store.js';
+import { WEBHOOK_RENDERERS, fallbackRenderer } from '../dialects/webhook-renderers.js';
+import { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import { WebhookSecrets } from '../webhooks/secrets.js';
+import { webhooksApiPlugin } from './webhooks-api.js';
 import { adminPlugin } from './admin.js';
 import type { DialectContext } from './context.js';
 
@@ -47,6 +52,8 @@ export interface Gateway {
   tasks: TaskService;
   tokens: TokenService;
   dispatcher: Dispatcher | null;
+  webhooks: WebhookDispatcher | null;
+  webhookSecrets: WebhookSecrets;
   config: GatewayConfig;
   log: Logger;
   /** The admin token generated on this start (first start only); null otherwise. */
@@ -88,6 +95,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         tasks, files: createFileSink(filesDir), log, workerId,
         leaseMs: config.dispatch.leaseMs, pollMs: config.dispatch.pollMs,
         maxConcurrency: config.dispatch.maxConcurrency, maxAttempts: config.dispatch.maxAttempts,
+      })
+    : null;
+
+  const webhookStore = createSqliteWebhookStore(db);
+  const webhookSecrets = new WebhookSecrets(webhookStore, clock, config.webhooks.secretOverlapSeconds);
+  let listenUrl = `http://${config.host}:${config.port}`;
+  const webhooks = config.webhooks.enabled
+    ? new WebhookDispatcher({
+        tasks, store: webhookStore, secrets: webhookSecrets, renderers: WEBHOOK_RENDERERS, fallback: fallbackRenderer,
+        baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock,
       })
     : null;
 
@@ -141,19 +158,26 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
   await app.register(replicatePlugin(ctx), { prefix: '/v1' });
+  await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets }), { prefix: '/v1/webhooks' });
   app.get('/healthz', async () => ({ ok: true }));
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, config, log,
+    app, tasks, tokens, dispatcher, webhooks, webhookSecrets, config, log,
     generatedAdminToken: generated,
     async listen() {
       // Bind first: if the port is taken, nothing has started working tasks.
       const url = await app.listen({ host: config.host, port: config.port });
+      listenUrl = url;
       if (dispatcher) {
         const dead = deadLocalWorkers(await tasks.runningLeaseOwners(), workerId);
         if (dead.length) log.info({ workers: dead, tasks: await tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
         dispatcher.start();
+      }
+      if (webhooks) {
+        const dead = deadLocalWorkers(await webhookStore.deliveryLeaseOwners(), workerId);
+        if (dead.length) log.info({ workers: dead, deliveries: await webhookStore.releaseDeliveryLeases(dead) }, 'released deliveries of dead local workers');
+        webhooks.start();
       }
       return url;
     },
@@ -162,6 +186,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       closed = true;
       shutdown.abort();
       await dispatcher?.stop();
+      await webhooks?.stop();
       // Give in-flight requests a moment, then drop connections that never sent one (some
       // clients keep a spare connection open, which would hold the close until it times out).
       const force = setTimeout(() => app.server.closeAllConnections(), 2000);

@@ -1,9 +1,10 @@
 /** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
 import type { ClaimRequest, FinishRequest, ListRequest, NewTask, TaskStore, TerminateRequest } from '../../core/ports.js';
-import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState } from '../../core/types.js';
+import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
+import { createOutbox } from './webhook-store.js';
 
 interface TaskRow {
   id: string;
@@ -29,6 +30,8 @@ interface TaskRow {
   lease_expires_at: number | null;
   attempts: number;
   meta: string;
+  webhook_events: string;
+  origin: string | null;
 }
 
 function toTask(row: TaskRow): Task {
@@ -57,6 +60,8 @@ function toTask(row: TaskRow): Task {
     leaseExpiresAt: row.lease_expires_at,
     attempts: row.attempts,
     meta: JSON.parse(row.meta) as JsonObject,
+    webhookEvents: JSON.parse(row.webhook_events) as WebhookEvent[],
+    origin: row.origin,
   };
 }
 
@@ -74,10 +79,12 @@ export interface SqliteTaskStoreOptions {
 
 export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {}): TaskStore {
   const cache = new TaskCache(opts.cacheSize ?? 0);
-  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string]>(
-    `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta)
-     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string, string, string | null]>(
+    `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta,
+                        webhook_events, origin)
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const outbox = createOutbox(db);
   const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
   const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
   const liveCount = db
@@ -150,7 +157,9 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       for (const row of rows) {
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
         const claimed = cached(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
-        if (claimed) out.push(claimed);
+        if (!claimed) continue;
+        if (claimed.attempts === 1) outbox.enqueue(claimed.id, 'start', req.now);
+        out.push(claimed);
       }
     }
     return out;
@@ -164,14 +173,37 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
 
   const progressTx = db.transaction((id: string, workerId: string, p: number, message: string | null, now: number): Task | null => {
     const task = cached(progress.all(p, message, id, workerId));
-    if (task && message !== null) appendLog.run(id, id, now, 'info', message);
+    if (task && message !== null) {
+      appendLog.run(id, id, now, 'info', message);
+      outbox.enqueue(id, 'progress', now);
+    }
+    return task;
+  });
+
+  // A terminal transition and its `completed` webhook commit together, or not at all.
+  const finishTx = db.transaction((req: FinishRequest): Task | null => {
+    const output = req.output ? JSON.stringify(req.output) : null;
+    const task = cached(
+      finish.all({
+        state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
+        now: req.now, id: req.id, owner: req.workerId,
+      }),
+    );
+    if (task) outbox.enqueue(task.id, 'completed', req.now);
+    return task;
+  });
+  const terminateTx = db.transaction((req: TerminateRequest): Task | null => {
+    const task = cached(
+      terminate.all({ state: req.state, code: req.error.code, message: req.error.message, now: req.now, id: req.id, from: JSON.stringify(req.from) }),
+    );
+    if (task) outbox.enqueue(task.id, 'completed', req.now);
     return task;
   });
 
   const insertRow = (t: NewTask): void => {
     insert.run(
       t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
-      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta),
+      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin,
     );
   };
   const inserts = new GroupCommit(db, insertRow);
@@ -203,17 +235,8 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       return ok;
     },
     setProgress: async (id, workerId, p, message, now) => progressTx.immediate(id, workerId, p, message, now),
-    finish: async (req: FinishRequest) => {
-      const output = req.output ? JSON.stringify(req.output) : null;
-      return cached(
-        finish.all({
-          state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
-          now: req.now, id: req.id, owner: req.workerId,
-        }),
-      );
-    },
-    terminate: async (req: TerminateRequest) =>
-      cached(terminate.all({ state: req.state, code: req.error.code, message: req.error.message, now: req.now, id: req.id, from: JSON.stringify(req.from) })),
+    finish: async (req: FinishRequest) => finishTx.immediate(req),
+    terminate: async (req: TerminateRequest) => terminateTx.immediate(req),
     logs: async (id) => logsOf.all(id),
     queuePosition: async (t) =>
       t.state === 'queued' ? ahead.get({ service: t.service, runAfter: t.runAfter, createdAt: t.createdAt, id: t.id })! : 0,

@@ -1,0 +1,47 @@
+/**
+ * SSRF guard for callback URLs: an address is refused if it is loopback, private, link-local,
+ * carrier-grade NAT, multicast, unspecified or a cloud metadata address (IPv4, IPv6 and
+ * IPv4-mapped IPv6). Checked when a task is created and again when each delivery connects, on
+ * the very address the connection uses (no DNS rebinding between check and connect).
+ */
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+
+const blocked = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) blocked.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['fd00:ec2::254', 128], ['64:ff9b::', 96],
+] as const) blocked.addSubnet(net, prefix, 'ipv6');
+
+/** True if `address` (an IP literal) must not be called back. */
+export function isBlockedAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family !== 6) return true; // not an IP: refuse rather than guess
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return blocked.check(mapped[1], 'ipv4');
+  return blocked.check(address, 'ipv6');
+}
+
+export class BlockedAddressError extends Error {
+  constructor(host: string, address: string) {
+    super(`callback host ${host} resolves to ${address}, a loopback, private, link-local or metadata address`);
+    this.name = 'BlockedAddressError';
+  }
+}
+
+/**
+ * Resolves `host` and refuses it if any address is blocked (or it does not resolve). Returns the
+ * addresses. IP literals are checked without DNS.
+ */
+export async function resolveAllowed(host: string): Promise<Array<{ address: string; family: number }>> {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const addresses = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await lookup(bare, { all: true, verbatim: true });
+  const bad = addresses.find((a) => isBlockedAddress(a.address));
+  if (bad) throw new BlockedAddressError(host, bad.address);
+  if (addresses.length === 0) throw new Error(`callback host ${host} does not resolve`);
+  return addresses;
+}

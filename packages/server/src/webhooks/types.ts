@@ -1,0 +1,25 @@
+/** What the webhook engine is given: payload renderers per dialect, and its settings. */
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Clock, WebhookStore } from '../core/ports.js';
+import type { TaskService } from '../core/task-service.js';
+import type { JsonObject, Task, WebhookEvent } from '../core/types.js';
+import type { WebhookSecrets } from './secrets.js';
+
+/** Renders a task's webhook body the way its dialect's clients expect it. */
+export type WebhookRenderer = (task: Task, event: WebhookEvent, base: string) => JsonObject;
+
+export interface WebhookDispatcherOptions {
+  tasks: TaskService;
+  store: WebhookStore;
+  secrets: WebhookSecrets;
+  /** By task.dialect; tasks of a dialect without one use `fallback`. */
+  renderers: Readonly<Record<string, WebhookRenderer>>;
+  fallback: WebhookRenderer;
+  /** Base URL for file URLs when a task has no origin (the public URL, else the listen URL). */
+  baseUrl: () => string;
+  settings: GatewayConfig['webhooks'];
+  log: Logger;
+  workerId: string;
+  clock: Clock;
+}
