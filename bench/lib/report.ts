@@ -184,5 +184,19 @@ generator means other work on the machine competed with the run.
   with a WAL that grew without bound (1.27 GB after 65k creates): INSERT … RETURNING read with
   \`.get()\` left statements unfinished, so SQLite never checkpointed.
 `;
-  writeFileSync(file, text);
+  writeFileSync(file, text + keptSections(file));
+}
+
+/** Sections other benchmarks own (`## Webhooks`, written by bench/webhooks.ts), kept as they are. */
+function keptSections(file: string): string {
+  let old: string;
+  try {
+    old = readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const start = old.indexOf('\n## Webhooks\n');
+  if (start < 0) return '';
+  const next = old.indexOf('\n## ', start + 1);
+  return old.slice(start, next < 0 ? undefined : next).replace(/\s*$/, '\n');
 }

@@ -229,7 +229,7 @@ describe('APIXO dialect', () => {
   });
 
   test('request_type and callback_url are kept with the task; only input is provider input', async () => {
-    const cb = 'https://example.com/apixo/callback?k=secret';
+    const cb = 'http://127.0.0.1:9/apixo/callback?k=secret';
     const withCb = await submit(t, 'midjourney', { request_type: 'callback', callback_url: cb, input: { prompt: 'cb' } });
     const implied = await submit(t, 'midjourney', { callback_url: cb, input: { prompt: 'implied' } });
     const plain = await submit(t, 'midjourney', { input: { prompt: 'plain' } });

@@ -96,8 +96,12 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     logLevel: 'silent',
     ...opts.config,
     dispatch: { pollMs: 25, ...(opts.config?.dispatch as object | undefined) },
-    // Local receivers live on 127.0.0.1; retries are quick.
-    webhooks: { allowPrivateCallbacks: true, pollMs: 20, retrySchedule: [0, 0.05, 0.1], timeoutMs: 2000, ...(opts.config?.webhooks as object | undefined) },
+    // Webhook delivery is off unless a test turns it on (no callback may leave 127.0.0.1); local
+    // receivers live on 127.0.0.1, so private callbacks are allowed; retries are quick.
+    webhooks: {
+      enabled: false, allowPrivateCallbacks: true, pollMs: 20, retrySchedule: [0, 0.05, 0.1], timeoutMs: 2000,
+      ...(opts.config?.webhooks as object | undefined),
+    },
     services: { ...FAST_SERVICES, ...opts.services },
   });
   const gw = await createGateway({

@@ -192,7 +192,7 @@ describe('queue dialect', () => {
   });
 
   test('fal_webhook is recorded as the callback URL; a bad one is a 400 {detail}', async () => {
-    const hook = 'https://example.com/fal/hook?k=1';
+    const hook = 'http://127.0.0.1:9/fal/hook?k=1';
     const r = await t.call('POST', `/v1/queue/fal-ai/flux/dev?fal_webhook=${encodeURIComponent(hook)}`, { body: { prompt: 'hooked' } });
     assert.equal(r.status, 200, r.text);
     const task = await t.gw.tasks.get(t.ownerId, r.json.request_id);

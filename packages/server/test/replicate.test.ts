@@ -246,7 +246,7 @@ describe('Replicate dialect', () => {
   });
 
   test('webhook becomes the task’s callback URL and webhook_events_filter is kept in its meta', async () => {
-    const webhook = 'https://example.com/hooks/replicate?secret=1';
+    const webhook = 'http://127.0.0.1:9/hooks/replicate?secret=1';
     const r = await t.call('POST', '/v1/predictions', {
       body: { version: FLUX, input: { prompt: 'hooked' }, webhook, webhook_events_filter: ['completed', 'start', 'start'] },
     });

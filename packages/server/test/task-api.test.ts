@@ -70,7 +70,7 @@ describe('task API dialect', () => {
   });
 
   test('callback_url answers at once and is stored on the task', async () => {
-    const cb = 'https://example.com/midjourney/callback?k=secret';
+    const cb = 'http://127.0.0.1:9/midjourney/callback?k=secret';
     const r = await t.call('POST', '/v1/midjourney/imagine', { body: { prompt: 'cb', callback_url: cb } });
     assert.deepEqual(Object.keys(r.json).sort(), ['success', 'task_id', 'trace_id']);
     const task = await t.gw.tasks.get(t.ownerId, r.json.task_id);

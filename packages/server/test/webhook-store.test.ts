@@ -121,3 +121,9 @@ test('secrets: newest first; a rotation keeps the old one active for its overlap
   assert.deepEqual(await hooks.activeSecrets('o', 500), ['whsec_two']);
   assert.deepEqual(await hooks.activeSecrets('other', 200), []);
 });
+
+test('the first secret is created once even when two first uses race', async () => {
+  const { hooks } = open();
+  await Promise.all([hooks.ensureSecret('o', 'whsec_a', 10), hooks.ensureSecret('o', 'whsec_b', 10)]);
+  assert.deepEqual(await hooks.activeSecrets('o', 11), ['whsec_a']);
+});

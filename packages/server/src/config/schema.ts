@@ -82,6 +82,7 @@ export const configSchema = z.strictObject({
       /** Most bytes of a receiver's response body that are read (and kept in the log). */
       maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
     })
+    .refine((w) => w.leaseMs > w.timeoutMs, { message: 'webhooks.leaseMs must be longer than webhooks.timeoutMs', path: ['leaseMs'] })
     .prefault({}),
   /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */
   services: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'service names look like "vendor/action"'), serviceSchema).default({}),

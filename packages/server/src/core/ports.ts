@@ -128,6 +128,8 @@ export interface WebhookStore {
   redeliver(ownerId: string, id: string, now: number): Promise<WebhookDelivery | null>;
   /** The owner's signing secrets in force at `now`, newest first. */
   activeSecrets(ownerId: string, now: number): Promise<string[]>;
+  /** Adds `secret` only if the owner has none in force at `now` (first use; race-free). */
+  ensureSecret(ownerId: string, secret: string, now: number): Promise<void>;
   /** Adds a secret; the others in force expire at `retireAt` (a rotation's overlap). */
   addSecret(ownerId: string, secret: string, now: number, retireAt: number): Promise<void>;
   /** Makes these workers' delivery leases claimable at once (their process is known dead). */

@@ -18,7 +18,8 @@ export class WebhookSecrets {
     const now = this.clock.now();
     const secrets = await this.store.activeSecrets(ownerId, now);
     if (secrets.length > 0) return secrets;
-    await this.store.addSecret(ownerId, newSecret(), now, now);
+    // Two first uses at once must agree on one secret: only one insert can win.
+    await this.store.ensureSecret(ownerId, newSecret(), now);
     return this.store.activeSecrets(ownerId, now);
   }
 

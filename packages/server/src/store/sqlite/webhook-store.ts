@@ -122,6 +122,11 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
     `UPDATE webhook_secrets SET expires_at = ? WHERE owner_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
   );
   const addSecret = db.prepare<[string, string, number]>('INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (?, ?, ?)');
+  const ensure = db.prepare<[{ owner: string; secret: string; now: number }]>(
+    `INSERT INTO webhook_secrets (owner_id, secret, created_at)
+     SELECT @owner, @secret, @now WHERE NOT EXISTS (
+       SELECT 1 FROM webhook_secrets WHERE owner_id = @owner AND (expires_at IS NULL OR expires_at > @now))`,
+  );
   const release = db.prepare<[string]>(
     `UPDATE webhook_deliveries SET lease_expires_at = 0 WHERE state = 'delivering' AND lease_owner IN (SELECT value FROM json_each(?))`,
   );
@@ -160,6 +165,7 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
     },
     activeSecrets: async (ownerId, now) => secrets.all(ownerId, now),
     addSecret: async (ownerId, secret, now, retireAt) => secretTx.immediate(ownerId, secret, now, retireAt),
+    ensureSecret: async (ownerId, secret, now) => void ensure.run({ owner: ownerId, secret, now }),
     releaseDeliveryLeases: async (workerIds) => (workerIds.length ? release.run(JSON.stringify(workerIds)).changes : 0),
     deliveryLeaseOwners: async () => leaseOwners.all(),
   };
