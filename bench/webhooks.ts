@@ -1,5 +1,5 @@
 /**
- * Webhook delivery bench: `node --import tsx bench/webhooks.ts`. Loopback only, bounded in count
+ * Webhook delivery bench: `npm run bench:webhooks`. Loopback only, bounded in count
  * (BENCH_WH_TASKS, default 2000) and time (BENCH_WH_TIMEOUT seconds per phase, default 120).
  *
  * The gateway runs as a child process (this same file with BENCH_WEBHOOKS_ROLE=gateway); a local
@@ -199,7 +199,7 @@ function writeSection(count: number, live: { rate: number; p50: number; p99: num
   const m = machine();
   const section = `## Webhooks
 
-Webhook delivery (\`node --import tsx bench/webhooks.ts\`; this section is rewritten by that script,
+Webhook delivery (\`npm run bench:webhooks\`; this section is rewritten by that script,
 the rest of the file by \`npm run bench\`). The gateway runs as a child process with its defaults
 (16 deliveries in flight, signing with the token's secret, 15 s timeout) except
 \`allowPrivateCallbacks\`; a receiver on 127.0.0.1 in the parent answers every webhook 200. ${int(count)} tasks of a

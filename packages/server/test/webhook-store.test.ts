@@ -58,6 +58,8 @@ test('start and progress go out only when asked for; a newer event supersedes ol
   await tasks.finish({ id: chatty.id, workerId: 'W', now: 14, state: 'succeeded', output: { files: [] } });
   list = await hooks.listDeliveries('owner-1', { taskId: chatty.id, limit: 10 });
   assert.deepEqual(list.map((d) => [d.event, d.state]), [['completed', 'pending'], ['progress', 'superseded'], ['start', 'superseded']]);
+  const superseded = list[2]!;
+  assert.equal((await hooks.redeliver('owner-1', superseded.id, 20))?.state, 'superseded', 'an older event is never sent after a newer one');
 });
 
 test('a task’s deliveries go out in order: the next waits while an earlier one is in flight', async () => {

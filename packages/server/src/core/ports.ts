@@ -124,7 +124,11 @@ export interface WebhookStore {
   recordAttempt(id: string, workerId: string, attempt: DeliveryAttempt, outcome: AttemptOutcome): Promise<WebhookDelivery | null>;
   /** The owner's deliveries (of one task, or all), newest first, each with its attempts. */
   listDeliveries(ownerId: string, opts: { taskId?: string; limit: number }): Promise<Array<WebhookDelivery & { log: DeliveryAttempt[] }>>;
-  /** Queues a delivery again (same webhook-id, same payload) at `now`; null if not the owner's. */
+  /**
+   * Queues a delivery again (same webhook-id, same payload) at `now`; null if not the owner's. A
+   * delivery in flight, or superseded by a newer event of its task, is returned unchanged (a
+   * superseded one would send an older state after a newer one).
+   */
   redeliver(ownerId: string, id: string, now: number): Promise<WebhookDelivery | null>;
   /** The owner's signing secrets in force at `now`, newest first. */
   activeSecrets(ownerId: string, now: number): Promise<string[]>;

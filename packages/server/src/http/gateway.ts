@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
-import type { Clock } from '../core/ports.js';
+import type { Clock, WebhookStore } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
@@ -30,7 +30,7 @@ import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
 import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
 import { createSqliteWebhookStore } from '../store/sqlite/webhook-store.js';
-import { WEBHOOK_RENDERERS, fallbackRenderer } from '../dialects/webhook-renderers.js';
+import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { WebhookSecrets } from '../webhooks/secrets.js';
 import { webhooksApiPlugin } from './webhooks-api.js';
@@ -53,6 +53,7 @@ export interface Gateway {
   tokens: TokenService;
   dispatcher: Dispatcher | null;
   webhooks: WebhookDispatcher | null;
+  webhookStore: WebhookStore;
   webhookSecrets: WebhookSecrets;
   config: GatewayConfig;
   log: Logger;
@@ -103,7 +104,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let listenUrl = `http://${config.host}:${config.port}`;
   const webhooks = config.webhooks.enabled
     ? new WebhookDispatcher({
-        tasks, store: webhookStore, secrets: webhookSecrets, renderers: WEBHOOK_RENDERERS, fallback: fallbackRenderer,
+        tasks, store: webhookStore, secrets: webhookSecrets, renderers: createWebhookRenderers(config, tasks.services), fallback: fallbackRenderer,
         baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock,
       })
     : null;
@@ -158,12 +159,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
   await app.register(replicatePlugin(ctx), { prefix: '/v1' });
-  await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets }), { prefix: '/v1/webhooks' });
+  await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   app.get('/healthz', async () => ({ ok: true }));
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, webhooks, webhookSecrets, config, log,
+    app, tasks, tokens, dispatcher, webhooks, webhookStore, webhookSecrets, config, log,
     generatedAdminToken: generated,
     async listen() {
       // Bind first: if the port is taken, nothing has started working tasks.

@@ -146,7 +146,8 @@ export class WebhookDispatcher {
     if (payload === null) {
       try {
         const render = this.opts.renderers[task.dialect] ?? this.opts.fallback;
-        payload = JSON.stringify(render(task, delivery.event, task.origin ?? this.opts.baseUrl()));
+        const extras = { logs: () => this.opts.tasks.logs(task) };
+        payload = JSON.stringify(await render(task, delivery.event, task.origin ?? this.opts.baseUrl(), extras));
       } catch (err) {
         log.error({ err }, 'webhook payload could not be rendered');
         await record({ n, at: clock.now(), statusCode: null, latencyMs: 0, error: `payload rendering failed: ${String(err)}` }, { state: 'failed' });

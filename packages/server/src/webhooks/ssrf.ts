@@ -42,7 +42,10 @@ export function isBlockedAddress(address: string): boolean {
 }
 
 export class BlockedAddressError extends Error {
-  constructor(host: string, address: string) {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+  ) {
     super(`callback host ${host} resolves to ${address}, a loopback, private, link-local or metadata address`);
     this.name = 'BlockedAddressError';
   }

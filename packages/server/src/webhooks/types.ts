@@ -3,11 +3,16 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
-import type { JsonObject, Task, WebhookEvent } from '../core/types.js';
+import type { JsonObject, Task, TaskLog, WebhookEvent } from '../core/types.js';
 import type { WebhookSecrets } from './secrets.js';
 
+/** What a renderer may read besides the task (loaded only if it asks). */
+export interface RenderExtras {
+  logs(): Promise<TaskLog[]>;
+}
+
 /** Renders a task's webhook body the way its dialect's clients expect it. */
-export type WebhookRenderer = (task: Task, event: WebhookEvent, base: string) => JsonObject;
+export type WebhookRenderer = (task: Task, event: WebhookEvent, base: string, extras: RenderExtras) => JsonObject | Promise<JsonObject>;
 
 export interface WebhookDispatcherOptions {
   tasks: TaskService;

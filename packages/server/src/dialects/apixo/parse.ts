@@ -3,7 +3,7 @@
  * statusTask `taskId` query. Every problem is a `bad_request` naming the field.
  */
 import { GatewayError } from '../../core/errors.js';
-import { parseCallbackUrl } from '../../http/callback-url.js';
+import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import type { JsonObject } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 
@@ -19,8 +19,9 @@ export interface GenerateRequest {
   input: JsonObject;
 }
 
-export function parseGenerate(body: JsonObject): GenerateRequest {
-  const callbackUrl = parseCallbackUrl(body.callback_url, 'Field callback_url');
+/** Validates the body; the callback URL's address is checked against `policy` (SSRF). */
+export async function parseGenerate(body: JsonObject, policy: CallbackPolicy): Promise<GenerateRequest> {
+  const callbackUrl = await checkCallbackUrl(body.callback_url, 'Field callback_url', policy);
   const requestType = parseRequestType(body.request_type, callbackUrl);
   if (requestType === 'callback' && callbackUrl === null) {
     throw new GatewayError('bad_request', 'Missing required field: callback_url (required when request_type is "callback")');

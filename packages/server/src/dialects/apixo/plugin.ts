@@ -10,6 +10,7 @@ import type { ServiceDefinition } from '../../core/services.js';
 import type { Task } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
+import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody } from '../../http/request.js';
 import { apixoErrorHandler, apixoNotFound } from './errors.js';
 import { inputFieldError, parseGenerate, parseTaskId } from './parse.js';
@@ -53,12 +54,12 @@ export function apixoPlugin(ctx: DialectContext) {
     app.post<{ Params: Params }>('/generateTask/:model', { onRequest: resolve }, async (req) => {
       const { owner, service } = resolvedOf(req);
       const body = jsonBody(req);
-      const { requestType, callbackUrl, input } = parseGenerate(body);
+      const { requestType, callbackUrl, input } = await parseGenerate(body, callbackPolicy(ctx.config));
       let task: Task;
       try {
         task = await ctx.tasks.create({
           ownerId: owner.id, service: service.name, dialect: DIALECT, request: body, input, traceId: req.id,
-          callbackUrl, meta: { request_type: requestType },
+          callbackUrl, meta: { request_type: requestType }, origin: baseUrl(req, ctx.config.publicUrl),
         });
       } catch (err) {
         throw inputFieldError(err);

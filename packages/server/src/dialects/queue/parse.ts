@@ -3,7 +3,7 @@
  * belongs to, the submit body and the `fal_webhook` / `logs` query parameters.
  */
 import { GatewayError } from '../../core/errors.js';
-import { parseCallbackUrl } from '../../http/callback-url.js';
+import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import type { ServiceDefinition, ServiceRegistry } from '../../core/services.js';
 import type { JsonObject } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
@@ -56,11 +56,14 @@ export function submitInput(body: unknown): JsonObject {
 
 type Query = Record<string, string | string[] | undefined>;
 
-/** The `fal_webhook` query parameter, validated as an absolute http(s) URL; null when absent. */
-export function webhookUrl(query: Query): string | null {
+/**
+ * The `fal_webhook` query parameter, validated as an absolute http(s) URL whose address `policy`
+ * allows (SSRF); null when absent.
+ */
+export async function webhookUrl(query: Query, policy: CallbackPolicy): Promise<string | null> {
   const value = query.fal_webhook;
   if (Array.isArray(value)) throw new GatewayError('bad_request', 'Query parameter fal_webhook must be given once');
-  return parseCallbackUrl(value, 'Query parameter fal_webhook');
+  return checkCallbackUrl(value, 'Query parameter fal_webhook', policy);
 }
 
 /** `?logs=1` (also `true`): include the task's log lines. */

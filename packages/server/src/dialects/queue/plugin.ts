@@ -12,6 +12,7 @@ import { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task, TaskLog } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
+import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl } from '../../http/request.js';
 import { REQUEST_NOT_FOUND, queueErrorHandler, queueNotFound } from './errors.js';
 import { DIALECT, appOf, parseRequestPath, servicesUnder, submitInput, wantsLogs, webhookUrl, type RequestPath } from './parse.js';
@@ -65,10 +66,10 @@ export function queuePlugin(ctx: DialectContext) {
       const def = ctx.tasks.services.findByAlias(DIALECT, endpoint);
       if (!def) throw new GatewayError('no_api', `App not found: ${endpoint}`);
       const input = submitInput(req.body);
-      const callbackUrl = webhookUrl(req.query);
+      const callbackUrl = await webhookUrl(req.query, callbackPolicy(ctx.config));
       const task = await ctx.tasks.create({
         ownerId: owner.id, service: def.name, dialect: DIALECT, request: input, input, traceId: req.id, callbackUrl,
-        meta: { endpoint },
+        meta: { endpoint }, origin: baseUrl(req, ctx.config.publicUrl),
       });
       req.log.info({ task_id: task.id, service: def.name, endpoint }, 'task created');
       const position = await ctx.tasks.queuePosition(task);

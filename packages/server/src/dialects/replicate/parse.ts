@@ -4,8 +4,8 @@
  * cursor. Invalid fields become a 422 naming each field, as Replicate answers them.
  */
 import { GatewayError } from '../../core/errors.js';
-import { parseCallbackUrl } from '../../http/callback-url.js';
-import type { JsonObject, JsonValue } from '../../core/types.js';
+import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
+import type { JsonObject, JsonValue, WebhookEvent as TaskWebhookEvent } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 import { InvalidFieldsError, type InvalidField } from './errors.js';
 
@@ -27,8 +27,11 @@ export interface CreateRequest {
 
 const typeName = (v: JsonValue): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
-/** Validates a create body; `withVersion` for `POST /predictions` (the body names the model). */
-export function parseCreate(body: JsonObject, withVersion: boolean): CreateRequest {
+/**
+ * Validates a create body; `withVersion` for `POST /predictions` (the body names the model). The
+ * webhook's address is checked against `policy` (SSRF) and reported with the other fields.
+ */
+export async function parseCreate(body: JsonObject, withVersion: boolean, policy: CallbackPolicy): Promise<CreateRequest> {
   const problems: InvalidField[] = [];
   const allowed = ['input', 'stream', 'webhook', 'webhook_events_filter', ...(withVersion ? ['version'] : [])];
   for (const key of Object.keys(body)) {
@@ -56,16 +59,16 @@ export function parseCreate(body: JsonObject, withVersion: boolean): CreateReque
     problems.push({ type: 'invalid_type', field: 'stream', description: `Invalid type. Expected: boolean, given: ${typeName(body.stream)}` });
   }
 
-  const webhook = parseWebhook(body.webhook, problems);
+  const webhook = await parseWebhook(body.webhook, policy, problems);
   const eventsFilter = parseEventsFilter(body.webhook_events_filter, problems);
 
   if (problems.length > 0 || !isJsonObject(input)) throw new InvalidFieldsError(problems);
   return { version, input, webhook, eventsFilter };
 }
 
-function parseWebhook(value: JsonValue | undefined, problems: InvalidField[]): string | null {
+async function parseWebhook(value: JsonValue | undefined, policy: CallbackPolicy, problems: InvalidField[]): Promise<string | null> {
   try {
-    return parseCallbackUrl(value, 'webhook');
+    return await checkCallbackUrl(value, 'webhook', policy);
   } catch (err) {
     problems.push({ type: 'invalid', field: 'webhook', description: (err as Error).message });
     return null;
@@ -85,6 +88,20 @@ function parseEventsFilter(value: JsonValue | undefined, problems: InvalidField[
   }
   // In the canonical order, without repeats.
   return WEBHOOK_EVENTS.filter((e) => value.includes(e));
+}
+
+/**
+ * The task's webhook events for a filter: `start` → start, `logs` → progress, `output` and
+ * `completed` → completed (outputs arrive all at once, with the completed event). No filter means
+ * Replicate's default: every event.
+ */
+export function taskWebhookEvents(filter: readonly WebhookEvent[] | null): TaskWebhookEvent[] {
+  const wanted = new Set(filter ?? WEBHOOK_EVENTS);
+  const events: TaskWebhookEvent[] = [];
+  if (wanted.has('start')) events.push('start');
+  if (wanted.has('logs')) events.push('progress');
+  if (wanted.has('output') || wanted.has('completed')) events.push('completed');
+  return events;
 }
 
 /**

@@ -11,10 +11,11 @@ import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
+import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, bearerToken, jsonBody } from '../../http/request.js';
 import { InvalidFieldsError, replicateErrorHandler } from './errors.js';
 import { ModelCatalog, type ModelRef } from './models.js';
-import { inputFieldError, parseCreate, parseCursor, parsePreferWait, type CreateRequest } from './parse.js';
+import { inputFieldError, parseCreate, parseCursor, parsePreferWait, taskWebhookEvents, type CreateRequest } from './parse.js';
 import { page, prediction } from './render.js';
 import { keyMatches, newStreamKey, parseStreamKey, streamPrediction, streamUrl } from './stream.js';
 
@@ -83,7 +84,7 @@ export function replicatePlugin(ctx: DialectContext) {
       try {
         task = await ctx.tasks.create({
           ownerId: owner.id, service: model.service.name, dialect: DIALECT, request: body, input: parsed.input,
-          traceId: req.id, callbackUrl: parsed.webhook, meta,
+          traceId: req.id, callbackUrl: parsed.webhook, meta, webhookEvents: taskWebhookEvents(parsed.eventsFilter), origin: base(req),
         });
       } catch (err) {
         throw inputFieldError(err);
@@ -104,7 +105,7 @@ export function replicatePlugin(ctx: DialectContext) {
 
     app.post('/predictions', { onRequest: authenticate }, async (req, reply) => {
       const body = jsonBody(req);
-      const parsed = parseCreate(body, true);
+      const parsed = await parseCreate(body, true, callbackPolicy(ctx.config));
       const model = models.resolve(parsed.version ?? '');
       if (!model) {
         throw new InvalidFieldsError(
@@ -119,7 +120,7 @@ export function replicatePlugin(ctx: DialectContext) {
       const model = routeModels.get(req);
       if (!model) throw new GatewayError('api_error', 'Model was not resolved');
       const body = jsonBody(req);
-      return create(req, reply, model, body, parseCreate(body, false));
+      return create(req, reply, model, body, await parseCreate(body, false, callbackPolicy(ctx.config)));
     });
 
     app.get<{ Params: IdParams }>('/predictions/:id', { onRequest: authenticate }, async (req) => {

@@ -8,7 +8,7 @@ import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
-import { parseCallbackUrl } from '../../http/callback-url.js';
+import { callbackPolicy, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
@@ -31,12 +31,13 @@ export function taskApiPlugin(ctx: DialectContext) {
       const def = ctx.tasks.services.get(`${service}/${action}`);
       const owner = await requireToken(req, ctx.tokens);
       const body = jsonBody(req);
-      const { callbackUrl, async } = controlFields(body);
+      const { callbackUrl, async } = await controlFields(body, callbackPolicy(ctx.config));
       const input: JsonObject = { ...body };
       for (const field of CONTROL_FIELDS) delete input[field];
 
       const task = await ctx.tasks.create({
         ownerId: owner.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
+        origin: baseUrl(req, ctx.config.publicUrl),
       });
       req.log.info({ task_id: task.id, service: def.name }, 'task created');
       if (!def.waitCapable || async || callbackUrl !== null) return acceptedBody(task);
@@ -87,8 +88,8 @@ function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, ba
   return errorBody(error, task.traceId, { task_id: task.id });
 }
 
-function controlFields(body: JsonObject): { callbackUrl: string | null; async: boolean } {
+async function controlFields(body: JsonObject, policy: CallbackPolicy): Promise<{ callbackUrl: string | null; async: boolean }> {
   const { callback_url: callback, async } = body;
   if (async !== undefined && typeof async !== 'boolean') throw new GatewayError('bad_request', 'Field async must be a boolean');
-  return { callbackUrl: parseCallbackUrl(callback, 'Field callback_url'), async: async === true };
+  return { callbackUrl: await checkCallbackUrl(callback, 'Field callback_url', policy), async: async === true };
 }

@@ -104,12 +104,12 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
   );
   const list = db.prepare<[{ owner: string; task: string | null; limit: number }], DeliveryRow>(
     `SELECT * FROM webhook_deliveries WHERE owner_id = @owner AND (@task IS NULL OR task_id = @task)
-     ORDER BY created_at DESC, seq DESC LIMIT @limit`,
+     ORDER BY created_at DESC, seq DESC, id DESC LIMIT @limit`,
   );
   const attemptsOf = db.prepare<[string], AttemptRow>('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY n');
   const requeue = db.prepare<[{ id: string; owner: string; now: number }], DeliveryRow>(
     `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = @now, finished_at = NULL
-     WHERE id = @id AND owner_id = @owner AND state <> 'delivering' RETURNING *`,
+     WHERE id = @id AND owner_id = @owner AND state NOT IN ('delivering', 'superseded') RETURNING *`,
   );
   const byIdOwner = db.prepare<[string, string], DeliveryRow>('SELECT * FROM webhook_deliveries WHERE id = ? AND owner_id = ?');
   const secrets = db
