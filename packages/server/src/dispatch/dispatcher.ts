@@ -9,6 +9,7 @@ import type { FileSink, ServiceClaimLimit } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
 import { toTaskError } from '../core/task-service.js';
 import type { Task, TaskError } from '../core/types.js';
+import { ClaimLoop } from './claim-loop.js';
 
 export interface DispatcherOptions {
   tasks: TaskService;
@@ -35,15 +36,13 @@ interface Running {
 
 export class Dispatcher {
   private readonly running = new Map<string, Running>();
-  private poller: NodeJS.Timeout | undefined;
-  private wakeScheduled = false;
   private round = 0;
-  private claiming = false;
-  private claimAgain = false;
-  private stopped = true;
   private offEvents: Array<() => void> = [];
+  private readonly loop: ClaimLoop;
 
-  constructor(private readonly opts: DispatcherOptions) {}
+  constructor(private readonly opts: DispatcherOptions) {
+    this.loop = new ClaimLoop(() => this.claimRound(), opts.pollMs);
+  }
 
   get workerId(): string {
     return this.opts.workerId;
@@ -54,44 +53,27 @@ export class Dispatcher {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (!this.loop.start()) return;
     this.offEvents = [
       this.opts.tasks.events.on('task:queued', () => this.wake()),
       this.opts.tasks.events.on('task:cancelled', ({ task, previous }) => {
         if (previous === 'running') this.cancelRunning(task);
       }),
     ];
-    this.poller = setInterval(() => this.tick(), this.opts.pollMs);
-    this.wake();
   }
 
   /** Runs a claim round soon (coalesced; rounds never overlap). */
   wake(): void {
-    if (this.wakeScheduled || this.stopped) return;
-    this.wakeScheduled = true;
-    setImmediate(() => {
-      this.wakeScheduled = false;
-      void this.tick();
-    });
+    this.loop.wake();
   }
 
-  /** One claim round: fills free slots per service, within each service's concurrency. */
-  async tick(): Promise<void> {
-    if (this.stopped) return;
-    if (this.claiming) {
-      this.claimAgain = true;
-      return;
-    }
-    this.claiming = true;
-    try {
-      do {
-        this.claimAgain = false;
-        await this.claimRound();
-      } while (this.claimAgain && !this.stopped);
-    } finally {
-      this.claiming = false;
-    }
+  /** A claim round now (or right after the one in progress). */
+  tick(): Promise<void> {
+    return this.loop.tick();
+  }
+
+  private get stopped(): boolean {
+    return !this.loop.active;
   }
 
   private async claimRound(): Promise<void> {
@@ -231,8 +213,7 @@ export class Dispatcher {
 
   /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
   halt(): void {
-    this.stopped = true;
-    clearInterval(this.poller);
+    this.loop.stop();
     for (const off of this.offEvents) off();
     this.offEvents = [];
   }

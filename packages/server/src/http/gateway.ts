@@ -136,10 +136,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return503OnClosing: true,
     trustProxy: config.trustProxy,
   });
-  // Every API body is JSON: clients that send text/plain or forget the content type still get
-  // their body parsed (or a clear 400 naming the JSON problem).
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // Every API body is JSON, whatever the content type (clients send text/plain or forget it), and
+  // an empty body is no body (fal and Replicate clients send a JSON content type on body-less
+  // calls); handlers that need a body say so (jsonBody → "Request body is empty").
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') done(null, undefined);
+    else json(req, text, done);
+  });
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-trace-id', req.id);
     done();

@@ -38,7 +38,6 @@ interface IdParams {
 export function webhooksApiPlugin(ctx: DialectContext, deps: WebhooksApiDeps) {
   const { store, secrets } = deps;
   return async function register(app: FastifyInstance): Promise<void> {
-    acceptEmptyBodies(app);
     const owner = async (req: FastifyRequest): Promise<string> => (await requireToken(req, ctx.tokens)).id;
 
     app.get('/secret', async (req) => {
@@ -118,18 +117,4 @@ function listQuery(query: unknown): { taskId: string | undefined; limit: number 
   const n = typeof limit === 'string' && /^\d{1,4}$/.test(limit) ? Number(limit) : Number.NaN;
   if (!(n >= 1 && n <= MAX_LIMIT)) throw new GatewayError('bad_request', `Query parameter limit must be an integer from 1 to ${MAX_LIMIT}`);
   return { taskId, limit: n };
-}
-
-/** A body-less POST (rotate with the default overlap, redeliver) is fine with any content type. */
-function acceptEmptyBodies(app: FastifyInstance): void {
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, (req, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    json(req, text, done);
-  });
 }

@@ -9,6 +9,7 @@
  */
 import type { AttemptOutcome } from '../core/ports.js';
 import type { DeliveryAttempt, Task, WebhookDelivery } from '../core/types.js';
+import { ClaimLoop } from '../dispatch/claim-loop.js';
 import { parseRetryAfter, retryDelayMs } from './schedule.js';
 import { WebhookSender, type SendResult } from './sender.js';
 import { webhookHeaders } from './signing.js';
@@ -28,15 +29,12 @@ const STOP_GRACE_MS = 1000;
 export class WebhookDispatcher {
   private readonly inFlight = new Map<string, InFlight>();
   private readonly sender: WebhookSender;
-  private poller: NodeJS.Timeout | undefined;
-  private wakeScheduled = false;
-  private claiming = false;
-  private claimAgain = false;
-  private stopped = true;
   private offEvents: Array<() => void> = [];
+  private readonly loop: ClaimLoop;
 
   constructor(readonly opts: WebhookDispatcherOptions) {
     this.sender = new WebhookSender(opts.settings);
+    this.loop = new ClaimLoop(() => this.claimRound(), opts.settings.pollMs);
   }
 
   get workerId(): string {
@@ -48,8 +46,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.loop.active) return;
     const events = this.opts.tasks.events;
     // Each of these transitions may have queued a delivery in its transaction: claim it at once.
     const onTask = ({ task }: { task: Task }): void => {
@@ -62,35 +59,21 @@ export class WebhookDispatcher {
       events.on('task:failed', onTask),
       events.on('task:cancelled', onTask),
     ];
-    this.poller = setInterval(() => void this.tick(), this.opts.settings.pollMs);
-    this.wake();
+    this.loop.start();
   }
 
-  /** Runs a claim round soon (coalesced; rounds never overlap). Also for redeliveries. */
+  /** Runs a claim round soon (coalesced; rounds never overlap). */
   wake(): void {
-    if (this.wakeScheduled || this.stopped) return;
-    this.wakeScheduled = true;
-    setImmediate(() => {
-      this.wakeScheduled = false;
-      void this.tick();
-    });
+    this.loop.wake();
   }
 
-  async tick(): Promise<void> {
-    if (this.stopped) return;
-    if (this.claiming) {
-      this.claimAgain = true;
-      return;
-    }
-    this.claiming = true;
-    try {
-      do {
-        this.claimAgain = false;
-        await this.claimRound();
-      } while (this.claimAgain && !this.stopped);
-    } finally {
-      this.claiming = false;
-    }
+  /** A claim round now (or right after the one in progress). */
+  tick(): Promise<void> {
+    return this.loop.tick();
+  }
+
+  private get stopped(): boolean {
+    return !this.loop.active;
   }
 
   private async claimRound(): Promise<void> {
@@ -230,8 +213,7 @@ export class WebhookDispatcher {
 
   /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
   halt(): void {
-    this.stopped = true;
-    clearInterval(this.poller);
+    this.loop.stop();
     for (const off of this.offEvents) off();
     this.offEvents = [];
   }

@@ -33,17 +33,6 @@ export function queuePlugin(ctx: DialectContext) {
     const prefix = app.prefix;
     app.setErrorHandler(queueErrorHandler(ctx.config.bodyLimit));
     app.setNotFoundHandler(queueNotFound);
-    // fal clients send `Content-Type: application/json` on every call, also on a body-less
-    // cancel PUT or an input-less submit: an empty body is no body here, not an error.
-    const json = app.getDefaultJsonParser('error', 'error');
-    for (const type of ['application/json', '*']) {
-      app.removeContentTypeParser(type);
-      app.addContentTypeParser(type, { parseAs: 'string' }, (req, body, done) => {
-        if (body.length === 0) done(null, undefined);
-        else json(req, typeof body === 'string' ? body : body.toString('utf8'), done);
-      });
-    }
-
     const urlsFor = (req: FastifyRequest, appPath: string, id: string): RequestUrls =>
       requestUrls(baseUrl(req, ctx.config.publicUrl), prefix, appPath, id);
 

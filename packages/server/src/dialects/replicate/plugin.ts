@@ -37,7 +37,6 @@ interface ModelParams {
 export function replicatePlugin(ctx: DialectContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.setErrorHandler(replicateErrorHandler(ctx.config.bodyLimit));
-    acceptEmptyBodies(app);
 
     const models = new ModelCatalog(ctx.tasks.services, DIALECT);
     const owners = new WeakMap<FastifyRequest, TokenRecord>();
@@ -174,24 +173,6 @@ export function replicatePlugin(ctx: DialectContext) {
       return streamPrediction(req, reply, { tasks: ctx.tasks, task: found, base: base(req), shutdown: ctx.shutdown });
     });
   };
-}
-
-/**
- * The replicate client sends `Content-Type: application/json` with no body on cancel; an empty
- * body is no body here (a create still needs one: jsonBody says so). Non-empty bodies are parsed
- * by Fastify's JSON parser, whatever the content type (as at the root).
- */
-function acceptEmptyBodies(app: FastifyInstance): void {
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, (req, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    json(req, text, done);
-  });
 }
 
 /** Aborts when the gateway shuts down or the client goes away before the answer is sent. */
