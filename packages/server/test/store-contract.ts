@@ -12,7 +12,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
   return {
     id: randomUUID(), ownerId: 'owner-1', service: 'demo/image', dialect: 'task-api',
     request: { prompt: 'p', async: true }, input: { prompt: 'p' }, traceId: randomUUID(), callbackUrl: null,
-    createdAt: now, runAfter: now, meta: {}, webhookEvents: ['completed'], origin: null, ...over,
+    createdAt: now, runAfter: now, meta: {}, webhookEvents: ['completed'], origin: null, price: 0, ...over,
   };
 }
 

@@ -16,6 +16,16 @@ const serviceSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).default(4),
   /** How the task API renders a result (`midjourney`, `suno`, `video`, `generic`). */
   shape: z.enum(TASK_API_SHAPES).default('generic'),
+  /**
+   * Credits a task costs: a fixed number, or `{base, perUnit, field}` = base + perUnit × the
+   * numeric input field (e.g. duration seconds, image count), rounded up. 0 = free.
+   */
+  price: z
+    .union([
+      z.number().int().min(0),
+      z.strictObject({ base: z.number().int().min(0).default(0), perUnit: z.number().min(0), field: z.string().min(1) }),
+    ])
+    .default(0),
   /** Provider options (latency, moderation words, default sizes …), validated by the provider. */
   options: z.record(z.string(), z.unknown()).default({}),
   /**

@@ -10,7 +10,7 @@ import type {
 export type NewTask = Pick<
   Task,
   | 'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter' | 'meta'
-  | 'webhookEvents' | 'origin'
+  | 'webhookEvents' | 'origin' | 'price'
 >;
 
 /** Ends a task from one of `from` states, whoever holds it (cancel, sweeps, limits). */
@@ -140,6 +140,37 @@ export interface WebhookStore {
   releaseDeliveryLeases(workerIds: readonly string[]): Promise<number>;
   /** Lease owners of deliveries in flight, for dead-worker detection on start. */
   deliveryLeaseOwners(): Promise<string[]>;
+}
+
+/** An owner's credits: available balance, held by unfinished tasks, and used. */
+export interface Account {
+  ownerId: string;
+  balance: number;
+  held: number;
+  used: number;
+}
+
+/** One change of an owner's credits. `amount` is the change to the available balance. */
+export interface LedgerEntry {
+  seq: number;
+  ownerId: string;
+  taskId: string | null;
+  kind: 'hold' | 'settle' | 'refund' | 'topup' | 'adjust';
+  amount: number;
+  reason: string | null;
+  at: number;
+}
+
+/**
+ * Credits outside task transitions (the task store writes hold/settle/refund inside its own
+ * transactions): account reads, the ledger, and operator top-ups and adjustments.
+ */
+export interface LedgerStore {
+  account(ownerId: string): Promise<Account>;
+  /** Newest first; `before` is the `seq` cursor of the previous page. */
+  entries(ownerId: string, page: { before?: number; limit: number }): Promise<LedgerEntry[]>;
+  /** Adds `amount` (negative for a debit adjustment) with a reason; refuses a negative balance. */
+  credit(ownerId: string, amount: number, kind: 'topup' | 'adjust', reason: string, now: number): Promise<Account>;
 }
 
 /** Where providers put the files they produce. */

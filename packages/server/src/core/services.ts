@@ -1,6 +1,7 @@
 /** Service definitions as core sees them: a provider plus the limits the engine enforces. */
 import { GatewayError } from './errors.js';
 import type { Provider } from './ports.js';
+import type { JsonObject } from './types.js';
 
 export interface ServiceDefinition {
   /** `midjourney/imagine`, `suno/audios`, … */
@@ -16,6 +17,18 @@ export interface ServiceDefinition {
   concurrency: number;
   /** Names the service is known by in each dialect (`{ queue: ['fal-ai/flux/dev'] }`). */
   aliases: Readonly<Record<string, readonly string[]>>;
+  /** Credits a task with this (validated) input costs; 0 = free. */
+  price(input: JsonObject): number;
+}
+
+/** A price rule from config: fixed, or base + perUnit × a numeric input field (rounded up). */
+export type PriceRule = number | { base: number; perUnit: number; field: string };
+
+export function priceOf(rule: PriceRule, input: JsonObject): number {
+  if (typeof rule === 'number') return rule;
+  const value = input[rule.field];
+  const units = typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+  return Math.ceil(rule.base + rule.perUnit * units);
 }
 
 export class ServiceRegistry {

@@ -91,6 +91,8 @@ export class TaskService {
       meta: req.meta ?? {},
       webhookEvents: req.webhookEvents ?? ['completed'],
       origin: req.origin ?? null,
+      // Held in the insert's transaction; too little balance → used_up and no task.
+      price: def.price(input),
     });
     this.events.emit('task:queued', { task });
     return task;

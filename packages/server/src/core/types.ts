@@ -88,6 +88,8 @@ export interface Task {
   webhookEvents: WebhookEvent[];
   /** The base URL the client reached the gateway at (file URLs in webhook payloads); null if unknown. */
   origin: string | null;
+  /** Credits held at create: settled on success, refunded on failure or cancel (0: free). */
+  price: number;
 }
 
 /**

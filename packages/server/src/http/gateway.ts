@@ -12,7 +12,8 @@ import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
-import { ServiceRegistry } from '../core/services.js';
+import { ServiceRegistry, priceOf } from '../core/services.js';
+import type { JsonObject } from '../core/types.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
 import { apixoErrorHandler } from '../dialects/apixo/errors.js';
@@ -34,6 +35,8 @@ import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-re
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { WebhookSecrets } from '../webhooks/secrets.js';
 import { webhooksApiPlugin } from './webhooks-api.js';
+import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
+import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
 import type { DialectContext } from './context.js';
 
@@ -83,6 +86,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       timeoutMs: svc.timeoutMs,
       concurrency: svc.concurrency,
       aliases: svc.aliases,
+      price: (input: JsonObject) => priceOf(svc.price, input),
     })),
   );
   const tasks = new TaskService({ store, services, clock });
@@ -165,6 +169,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
   await app.register(replicatePlugin(ctx), { prefix: '/v1' });
+  const ledger = createSqliteLedgerStore(db);
+  await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
+  await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   app.get('/healthz', async () => ({ ok: true }));
 

@@ -4,6 +4,7 @@ import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState, Webho
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
+import { createTaskLedger } from './ledger.js';
 import { createOutbox } from './webhook-store.js';
 
 interface TaskRow {
@@ -32,6 +33,7 @@ interface TaskRow {
   meta: string;
   webhook_events: string;
   origin: string | null;
+  price: number;
 }
 
 function toTask(row: TaskRow): Task {
@@ -62,6 +64,7 @@ function toTask(row: TaskRow): Task {
     meta: JSON.parse(row.meta) as JsonObject,
     webhookEvents: JSON.parse(row.webhook_events) as WebhookEvent[],
     origin: row.origin,
+    price: row.price,
   };
 }
 
@@ -79,11 +82,12 @@ export interface SqliteTaskStoreOptions {
 
 export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {}): TaskStore {
   const cache = new TaskCache(opts.cacheSize ?? 0);
-  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string, string, string | null]>(
+  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string, string, string | null, number]>(
     `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta,
-                        webhook_events, origin)
-     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                        webhook_events, origin, price)
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const ledger = createTaskLedger(db);
   const outbox = createOutbox(db);
   const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
   const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
@@ -156,7 +160,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
       for (const row of rows) {
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
-        const claimed = cached(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
+        const claimed = one(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
         if (!claimed) continue;
         if (claimed.attempts === 1) outbox.enqueue(claimed.id, 'start', req.now);
         out.push(claimed);
@@ -165,14 +169,19 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     return out;
   });
 
-  /** The first row as a task, remembered in the cache (every write returns the row it wrote). */
+  /** The first row as a task, remembered in the cache (reads outside transactions only). */
   const cached = (rows: TaskRow[]): Task | null => {
     const task = one(rows);
     return task ? cache.set(task) : null;
   };
+  /**
+   * A task a write transaction returned, remembered once it has committed: inside the transaction
+   * the cache must not change, or a rollback would leave it disagreeing with the database.
+   */
+  const remember = (task: Task | null): Task | null => (task ? cache.set(task) : null);
 
   const progressTx = db.transaction((id: string, workerId: string, p: number, message: string | null, now: number): Task | null => {
-    const task = cached(progress.all(p, message, id, workerId));
+    const task = one(progress.all(p, message, id, workerId));
     if (task && message !== null) {
       appendLog.run(id, id, now, 'info', message);
       outbox.enqueue(id, 'progress', now);
@@ -183,28 +192,36 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   // A terminal transition and its `completed` webhook commit together, or not at all.
   const finishTx = db.transaction((req: FinishRequest): Task | null => {
     const output = req.output ? JSON.stringify(req.output) : null;
-    const task = cached(
+    const task = one(
       finish.all({
         state: req.state, output, code: req.error?.code ?? null, message: req.error?.message ?? null,
         now: req.now, id: req.id, owner: req.workerId,
       }),
     );
-    if (task) outbox.enqueue(task.id, 'completed', req.now);
+    if (task) {
+      if (task.state === 'succeeded') ledger.settle(task.ownerId, task.id, task.price, req.now);
+      else ledger.refund(task.ownerId, task.id, task.price, req.now);
+      outbox.enqueue(task.id, 'completed', req.now);
+    }
     return task;
   });
   const terminateTx = db.transaction((req: TerminateRequest): Task | null => {
-    const task = cached(
+    const task = one(
       terminate.all({ state: req.state, code: req.error.code, message: req.error.message, now: req.now, id: req.id, from: JSON.stringify(req.from) }),
     );
-    if (task) outbox.enqueue(task.id, 'completed', req.now);
+    if (task) {
+      ledger.refund(task.ownerId, task.id, task.price, req.now);
+      outbox.enqueue(task.id, 'completed', req.now);
+    }
     return task;
   });
 
   const insertRow = (t: NewTask): void => {
     insert.run(
       t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
-      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin,
+      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin, t.price,
     );
+    ledger.hold(t.ownerId, t.id, t.price, t.createdAt); // throws used_up: the insert rolls back with it
   };
   const inserts = new GroupCommit(db, insertRow);
 
@@ -228,15 +245,15 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
         return task && task.ownerId === ownerId ? [task] : [];
       });
     },
-    claimDue: async (req) => claimTx.immediate(req),
+    claimDue: async (req) => claimTx.immediate(req).map((t) => cache.set(t)),
     extendLease: async (id, workerId, until) => {
       const ok = extend.run(until, id, workerId).changes === 1;
       if (ok) cache.update(id, (t) => ({ ...t, leaseExpiresAt: until }));
       return ok;
     },
-    setProgress: async (id, workerId, p, message, now) => progressTx.immediate(id, workerId, p, message, now),
-    finish: async (req: FinishRequest) => finishTx.immediate(req),
-    terminate: async (req: TerminateRequest) => terminateTx.immediate(req),
+    setProgress: async (id, workerId, p, message, now) => remember(progressTx.immediate(id, workerId, p, message, now)),
+    finish: async (req: FinishRequest) => remember(finishTx.immediate(req)),
+    terminate: async (req: TerminateRequest) => remember(terminateTx.immediate(req)),
     logs: async (id) => logsOf.all(id),
     queuePosition: async (t) =>
       t.state === 'queued' ? ahead.get({ service: t.service, runAfter: t.runAfter, createdAt: t.createdAt, id: t.id })! : 0,
