@@ -16,6 +16,7 @@ export const ERROR_CATALOG = {
   no_api: { status: 404, message: 'Path not registered' },
   already_completed: { status: 409, message: 'The task has already finished' },
   cancelled: { status: 409, message: 'The task was cancelled' },
+  idempotency_mismatch: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
   not_found: { status: 404, message: 'Task not found' },
   too_many_requests: { status: 429, message: 'Rate limit exceeded' },
   api_error: { status: 500, message: 'Gateway or upstream internal error' },

@@ -13,6 +13,15 @@ export type NewTask = Pick<
   | 'webhookEvents' | 'origin' | 'price'
 >;
 
+/** A create's idempotency key: a retry with the same key returns the first task. */
+export interface IdempotencyKey {
+  key: string;
+  /** Hash of what was asked (service + body): the same key with another request is refused. */
+  requestHash: string;
+  /** Keys older than this (Unix ms) are forgotten: the create makes a new task. */
+  notBefore: number;
+}
+
 /** Ends a task from one of `from` states, whoever holds it (cancel, sweeps, limits). */
 export interface TerminateRequest {
   id: string;
@@ -70,6 +79,12 @@ export interface FinishRequest {
 export interface TaskStore {
   /** Resolves once the task is durably stored (drivers may commit concurrent inserts together). */
   insert(task: NewTask): Promise<Task>;
+  /**
+   * Like insert, but if the owner already used `idempotency.key` since `notBefore`, returns that
+   * task instead (created: false; nothing inserted, nothing held) — checked and recorded in the
+   * same transaction as the insert. The same key with another request hash: idempotency_mismatch.
+   */
+  insertOnce(task: NewTask, idempotency: IdempotencyKey): Promise<{ task: Task; created: boolean }>;
   get(id: string): Promise<Task | null>;
   /** Tasks with these ids owned by `ownerId`, in the order of `ids`; unknown ids are skipped. */
   getMany(ownerId: string, ids: readonly string[]): Promise<Task[]>;

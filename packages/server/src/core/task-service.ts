@@ -3,16 +3,20 @@
  * read tasks; the dispatcher calls it to claim, renew, report progress and finish. Every change is
  * one compare-and-set transaction in the store; events are emitted after it commits.
  */
+import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
-import type { Clock, ListRequest, ServiceClaimLimit, TaskStore } from './ports.js';
+import type { Clock, ListRequest, NewTask, ServiceClaimLimit, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
 import { TaskWatchers } from './waiters.js';
 import { canTransition } from './state.js';
 import { TASK_STATES } from './types.js';
+
+/** How long an Idempotency-Key is remembered. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** States a task may fail from, whoever holds it. */
 const FAILABLE = TASK_STATES.filter((s) => canTransition(s, 'failed'));
@@ -33,6 +37,8 @@ export interface CreateTaskInput {
   meta?: JsonObject;
   /** Events the callback URL receives (default: only `completed`). */
   webhookEvents?: WebhookEvent[];
+  /** The client's Idempotency-Key: a retry within 24 h returns the first task (no new charge). */
+  idempotencyKey?: string;
   /** The base URL the client reached the gateway at (for file URLs in webhook payloads). */
   origin?: string | null;
 }
@@ -75,7 +81,7 @@ export class TaskService {
     const def = this.services.get(req.service);
     const input = def.provider.parseInput(req.input);
     const now = this.clock.now();
-    const task = await this.store.insert({
+    const task: NewTask = {
       // UUID v7: 74 random bits (unguessable) after a millisecond timestamp, so new ids append to
       // the store's primary-key index instead of landing on a random page (half the write cost).
       id: uuidv7(),
@@ -93,9 +99,19 @@ export class TaskService {
       origin: req.origin ?? null,
       // Held in the insert's transaction; too little balance → used_up and no task.
       price: def.price(input),
+    };
+    if (req.idempotencyKey === undefined) {
+      const created = await this.store.insert(task);
+      this.events.emit('task:queued', { task: created });
+      return created;
+    }
+    // A retry with the same key (and the same request) gets the first task back, as it is now.
+    const requestHash = createHash('sha256').update(JSON.stringify([def.name, req.request])).digest('hex');
+    const { task: result, created } = await this.store.insertOnce(task, {
+      key: req.idempotencyKey, requestHash, notBefore: now - IDEMPOTENCY_WINDOW_MS,
     });
-    this.events.emit('task:queued', { task });
-    return task;
+    if (created) this.events.emit('task:queued', { task: result });
+    return result;
   }
 
   /** The task if `ownerId` owns it; another owner's task is indistinguishable from none. */

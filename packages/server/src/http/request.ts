@@ -24,6 +24,16 @@ export function fileUrl(file: Pick<OutputFile, 'path'>, base: string): string {
   return `${base}${file.path}`;
 }
 
+/** The `Idempotency-Key` header (1–255 visible ASCII characters), or undefined when absent. */
+export function idempotencyKey(req: FastifyRequest): string | undefined {
+  const value = req.headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new GatewayError('bad_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
+  }
+  return value;
+}
+
 /** The body as a JSON object, or `bad_request`. */
 export function jsonBody(req: FastifyRequest): JsonObject {
   if (req.body === undefined || req.body === null || req.body === '') {

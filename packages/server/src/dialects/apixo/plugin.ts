@@ -11,7 +11,7 @@ import type { Task } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, jsonBody } from '../../http/request.js';
+import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
 import { apixoErrorHandler, apixoNotFound } from './errors.js';
 import { inputFieldError, parseGenerate, parseTaskId } from './parse.js';
 import { statusData, success } from './render.js';
@@ -58,6 +58,7 @@ export function apixoPlugin(ctx: DialectContext) {
       let task: Task;
       try {
         task = await ctx.tasks.create({
+          idempotencyKey: idempotencyKey(req),
           ownerId: owner.id, service: service.name, dialect: DIALECT, request: body, input, traceId: req.id,
           callbackUrl, meta: { request_type: requestType }, origin: baseUrl(req, ctx.config.publicUrl),
         });

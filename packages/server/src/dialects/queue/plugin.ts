@@ -13,7 +13,7 @@ import type { JsonObject, Task, TaskLog } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl } from '../../http/request.js';
+import { baseUrl, idempotencyKey } from '../../http/request.js';
 import { REQUEST_NOT_FOUND, queueErrorHandler, queueNotFound } from './errors.js';
 import { DIALECT, appOf, parseRequestPath, servicesUnder, submitInput, wantsLogs, webhookUrl, type RequestPath } from './parse.js';
 import { failureBody, failureOf, requestUrls, resultBody, statusBody, submitBody, type RequestUrls } from './render.js';
@@ -57,6 +57,7 @@ export function queuePlugin(ctx: DialectContext) {
       const input = submitInput(req.body);
       const callbackUrl = await webhookUrl(req.query, callbackPolicy(ctx.config));
       const task = await ctx.tasks.create({
+        idempotencyKey: idempotencyKey(req),
         ownerId: owner.id, service: def.name, dialect: DIALECT, request: input, input, traceId: req.id, callbackUrl,
         meta: { endpoint }, origin: baseUrl(req, ctx.config.publicUrl),
       });

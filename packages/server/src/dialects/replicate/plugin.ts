@@ -12,7 +12,7 @@ import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, bearerToken, jsonBody } from '../../http/request.js';
+import { baseUrl, bearerToken, jsonBody, idempotencyKey } from '../../http/request.js';
 import { InvalidFieldsError, replicateErrorHandler } from './errors.js';
 import { ModelCatalog, type ModelRef } from './models.js';
 import { inputFieldError, parseCreate, parseCursor, parsePreferWait, taskWebhookEvents, type CreateRequest } from './parse.js';
@@ -82,6 +82,7 @@ export function replicatePlugin(ctx: DialectContext) {
       let task: Task;
       try {
         task = await ctx.tasks.create({
+          idempotencyKey: idempotencyKey(req),
           ownerId: owner.id, service: model.service.name, dialect: DIALECT, request: body, input: parsed.input,
           traceId: req.id, callbackUrl: parsed.webhook, meta, webhookEvents: taskWebhookEvents(parsed.eventsFilter), origin: base(req),
         });

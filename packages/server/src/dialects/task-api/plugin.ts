@@ -9,7 +9,7 @@ import { isTerminal } from '../../core/types.js';
 import { requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, jsonBody } from '../../http/request.js';
+import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
 export const DIALECT = 'task-api';
@@ -36,6 +36,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       for (const field of CONTROL_FIELDS) delete input[field];
 
       const task = await ctx.tasks.create({
+        idempotencyKey: idempotencyKey(req),
         ownerId: owner.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
         origin: baseUrl(req, ctx.config.publicUrl),
       });

@@ -1,5 +1,6 @@
 /** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
-import type { ClaimRequest, FinishRequest, ListRequest, NewTask, TaskStore, TerminateRequest } from '../../core/ports.js';
+import { GatewayError } from '../../core/errors.js';
+import type { ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, TaskStore, TerminateRequest } from '../../core/ports.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
@@ -216,6 +217,29 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     return task;
   });
 
+  const keyOf = db.prepare<[string, string], { request_hash: string; task_id: string; created_at: number }>(
+    'SELECT request_hash, task_id, created_at FROM idempotency_keys WHERE owner_id = ? AND key = ?',
+  );
+  const rememberKey = db.prepare<[string, string, string, string, number]>(
+    `INSERT INTO idempotency_keys (owner_id, key, request_hash, task_id, created_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (owner_id, key) DO UPDATE SET request_hash = excluded.request_hash, task_id = excluded.task_id,
+       created_at = excluded.created_at`,
+  );
+  /** One row of a group commit: the task, or the one an earlier create with the same key made. */
+  const insertOnceRow = ({ task: t, idempotency: idem }: { task: NewTask; idempotency?: IdempotencyKey }): { task: Task; created: boolean } => {
+    if (idem) {
+      const seen = keyOf.get(t.ownerId, idem.key);
+      if (seen && seen.created_at >= idem.notBefore) {
+        if (seen.request_hash !== idem.requestHash) throw new GatewayError('idempotency_mismatch');
+        const first = one(byId.all(seen.task_id));
+        if (first) return { task: first, created: false };
+      }
+    }
+    insertRow(t);
+    if (idem) rememberKey.run(t.ownerId, idem.key, idem.requestHash, t.id, t.createdAt);
+    return { task: newTaskToTask(t), created: true };
+  };
+
   const insertRow = (t: NewTask): void => {
     insert.run(
       t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
@@ -223,12 +247,13 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     );
     ledger.hold(t.ownerId, t.id, t.price, t.createdAt); // throws used_up: the insert rolls back with it
   };
-  const inserts = new GroupCommit(db, insertRow);
+  const inserts = new GroupCommit(db, insertOnceRow);
 
   return {
-    insert: async (t) => {
-      await inserts.add(t);
-      return cache.set(newTaskToTask(t));
+    insert: async (t) => cache.set((await inserts.add({ task: t })).task),
+    insertOnce: async (t, idempotency) => {
+      const result = await inserts.add({ task: t, idempotency });
+      return { task: cache.set(result.task), created: result.created };
     },
     get: async (id) => cache.get(id) ?? cached(byId.all(id)),
     async getMany(ownerId, ids) {
