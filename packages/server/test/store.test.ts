@@ -1,6 +1,8 @@
 /** The SQLite driver passes the shared TaskStore contract; migrations are idempotent. */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { migrate, openDatabase } from '../src/store/sqlite/db.js';
 import { createSqliteTaskStore } from '../src/store/sqlite/task-store.js';
@@ -14,7 +16,8 @@ test('migrations apply once, in order, and reopening keeps the data', async () =
   const file = join(tempDir(), 'tasks.db');
   const db = openDatabase(file);
   const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
-  assert.deepEqual(versions, [1, 2, 3, 4]);
+  const files = readdirSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'store', 'sqlite', 'migrations'));
+  assert.deepEqual(versions, files.map((f) => Number.parseInt(f, 10)).sort((a, b) => a - b), 'every numbered .sql file, in order');
   assert.throws(() => openDatabase(file), /in use by another process/, 'a second process cannot open a live data dir');
   assert.deepEqual(migrate(db), [], 'nothing left to apply');
   const store = createSqliteTaskStore(db);
