@@ -1,15 +1,19 @@
 /** Admin token and the token API: shown once, stored hashed, deleted tokens stop working. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../src/config/load.js';
-import { TokenService } from '../src/accounts/tokens.js';
+import { hashToken, TokenService } from '../src/accounts/tokens.js';
 import { createGateway } from '../src/http/gateway.js';
 import { openDatabase } from '../src/store/sqlite/db.js';
 import { createSqliteTokenStore } from '../src/store/sqlite/token-store.js';
 import { ADMIN_TOKEN, call, removeDir, startGateway, tempDir } from './helpers.js';
+import { SERVER_ROOT } from './process.js';
+
+const MIGRATIONS = join(SERVER_ROOT, 'src', 'store', 'sqlite', 'migrations');
 
 test('admin API: create shows the token once, list never shows it, delete revokes it', async () => {
   const t = await startGateway();
@@ -24,7 +28,9 @@ test('admin API: create shows the token once, list never shows it, delete revoke
     const list = await t.call('GET', '/admin/tokens', admin);
     assert.equal(list.status, 200);
     const entry = list.json.items.find((i: { id: string }) => i.id === id);
-    assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'id', 'name']);
+    assert.deepEqual(Object.keys(entry).sort(), [
+      'allowed_services', 'created_at', 'disabled', 'expires_at', 'id', 'max_concurrency', 'name', 'rate_limit_rps',
+    ]);
     assert.ok(!list.text.includes(token), 'the token is never shown again');
 
     const use = await t.call('POST', '/v1/midjourney/imagine', { token, body: { prompt: 'x', async: true } });
@@ -119,6 +125,58 @@ test('authenticated tokens are cached; a token deleted behind the service stops 
     await tokens.authenticate(second.token);
     await tokens.delete(second.record.id);
     assert.equal(await tokens.authenticate(second.token), null, 'deleting through the service forgets it at once');
+  } finally {
+    db.close();
+    removeDir(dir);
+  }
+});
+
+test('updating or disabling through the service applies at once; a change behind it waits for the TTL', async () => {
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'tokens.db'));
+  let now = 1_000;
+  const store = createSqliteTokenStore(db);
+  const tokens = new TokenService(store, { now: () => now, cacheTtlMs: 5_000 });
+  try {
+    const { record, token } = await tokens.create('scoped', { allowedServices: ['flux/*'], expiresAt: 10_000 });
+    assert.deepEqual((await tokens.authenticate(token))?.allowedServices, ['flux/*']);
+    await store.updateToken(record.id, { disabled: true }); // behind the service
+    assert.equal((await tokens.authenticate(token))?.disabled, false, 'cached within the TTL');
+    assert.equal((await tokens.update(record.id, { allowedServices: ['*'] }))?.disabled, true);
+    const fresh = await tokens.authenticate(token);
+    assert.deepEqual([fresh?.allowedServices, fresh?.disabled], [['*'], true], 'through the service: at once');
+    await tokens.update(record.id, { disabled: false });
+    assert.equal((await tokens.authenticate(token))?.disabled, false);
+    assert.equal(tokens.isExpired(fresh!), false);
+    now = 10_000;
+    assert.equal(tokens.isExpired((await tokens.authenticate(token))!), true, 'expiry needs no cache refresh');
+    assert.equal(await tokens.update('missing', { disabled: true }), null);
+    await assert.rejects(tokens.update(record.id, { allowedServices: [] }), /allowed_services/);
+    await assert.rejects(tokens.create('x', { rateLimitRps: 0 }), /rate_limit_rps/);
+  } finally {
+    db.close();
+    removeDir(dir);
+  }
+});
+
+test('migration 0008 keeps existing tokens working: every service, no expiry, enabled, no overrides', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'old.db');
+  const old = new Database(file);
+  // A database as the release before scoped tokens left it: migrations 0001–0007 applied.
+  old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  for (const f of readdirSync(MIGRATIONS).filter((name) => /^000[1-7]_.*\.sql$/.test(name)).sort()) {
+    old.exec(readFileSync(join(MIGRATIONS, f), 'utf8'));
+    old.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)').run(Number.parseInt(f, 10));
+  }
+  old.prepare('INSERT INTO tokens (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)').run('t1', 'old', hashToken('tg_old'), 5);
+  old.close();
+  const db = openDatabase(file);
+  try {
+    const tokens = new TokenService(createSqliteTokenStore(db));
+    assert.deepEqual(await tokens.authenticate('tg_old'), {
+      id: 't1', name: 'old', createdAt: 5, allowedServices: ['*'], expiresAt: null, disabled: false, rateLimitRps: null, maxConcurrency: null,
+    });
   } finally {
     db.close();
     removeDir(dir);

@@ -1,8 +1,10 @@
 /**
  * The taskgate command line.
  *   taskgate serve                 start the gateway (default)
- *   taskgate tokens create <name>  create an API token (printed once)
- *   taskgate tokens list           list tokens
+ *   taskgate tokens create <name> [--services a,b] [--expires ISO] [--rps N] [--concurrency N]
+ *                                  create an API token (printed once), optionally scoped
+ *   taskgate tokens list           list tokens (tab-separated; never the token itself)
+ *   taskgate tokens disable <id>   disable a token
  *   taskgate tokens delete <id>    delete a token
  *   taskgate admin-token reset     replace the admin token (printed once)
  *   taskgate config                print the effective configuration
@@ -10,13 +12,16 @@
  * TASKGATE_ADMIN_TOKEN, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL.
  */
 import { resolve } from 'node:path';
-import { TokenService } from '../accounts/tokens.js';
+import { parseArgs } from 'node:util';
+import { parseExpiry, TokenService, type TokenRecord, type TokenSettings } from '../accounts/tokens.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createGateway } from '../http/gateway.js';
 import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
 
-const USAGE = `usage: taskgate [serve | tokens create <name> | tokens list | tokens delete <id> | admin-token reset | config]`;
+const USAGE =
+  'usage: taskgate [serve | tokens create <name> [--services a,b] [--expires ISO] [--rps N] [--concurrency N] | ' +
+  'tokens list | tokens disable <id> | tokens delete <id> | admin-token reset | config]';
 
 /**
  * Where relative paths (./data, ./taskgate.config.json) are resolved: the directory the user ran
@@ -62,15 +67,57 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`${flag} must be a positive integer`);
+  return Number(value);
+}
+
+/** The options of `tokens create` as token settings (values are checked by TokenService). */
+function createSettings(values: { services?: string; expires?: string; rps?: string; concurrency?: string }): TokenSettings {
+  const settings: TokenSettings = {};
+  if (values.services !== undefined) settings.allowedServices = values.services.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (values.expires !== undefined) settings.expiresAt = parseExpiry(values.expires, '--expires');
+  const rps = positiveInt(values.rps, '--rps');
+  if (rps !== undefined) settings.rateLimitRps = rps;
+  const concurrency = positiveInt(values.concurrency, '--concurrency');
+  if (concurrency !== undefined) settings.maxConcurrency = concurrency;
+  return settings;
+}
+
+const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
+
+function listLine(t: TokenRecord): string {
+  const state = t.disabled ? 'disabled' : 'active';
+  return [t.id, t.name, iso(t.createdAt), t.allowedServices.join(','), `expires=${iso(t.expiresAt)}`, state].join('\t');
+}
+
 async function tokensCommand(args: string[]): Promise<void> {
-  const [sub, arg] = args;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      services: { type: 'string' },
+      expires: { type: 'string' },
+      rps: { type: 'string' },
+      concurrency: { type: 'string' },
+    },
+  });
+  const [sub, arg, extra] = positionals;
+  const hasOptions = Object.keys(values).length > 0;
+  if (!sub || extra !== undefined || (sub !== 'create' && hasOptions)) throw new Error(USAGE);
   const { tokens, close } = offlineTokens();
   try {
     if (sub === 'create' && arg) {
-      const { record, token } = await tokens.create(arg);
-      process.stdout.write(`${JSON.stringify({ id: record.id, name: record.name, token })}\n`);
-    } else if (sub === 'list') {
-      for (const t of await tokens.list()) process.stdout.write(`${t.id}\t${t.name}\t${new Date(t.createdAt).toISOString()}\n`);
+      const { record, token } = await tokens.create(arg, createSettings(values));
+      const out = { id: record.id, name: record.name, allowed_services: record.allowedServices, expires_at: record.expiresAt === null ? null : iso(record.expiresAt), token };
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else if (sub === 'list' && !arg) {
+      for (const t of await tokens.list()) process.stdout.write(`${listLine(t)}\n`);
+    } else if (sub === 'disable' && arg) {
+      if (!(await tokens.disable(arg))) throw new Error(`no token ${arg}`);
+      process.stdout.write(`disabled ${arg}\n`);
     } else if (sub === 'delete' && arg) {
       if (!(await tokens.delete(arg))) throw new Error(`no token ${arg}`);
       process.stdout.write(`deleted ${arg}\n`);

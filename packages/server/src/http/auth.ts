@@ -1,6 +1,10 @@
-/** Authenticates a request's token: `no_token` when absent, `invalid_token` when unknown. */
+/**
+ * Authenticates a request's token: `no_token` when absent, `invalid_token` when unknown,
+ * `disabled` when disabled, `token_expired` when past its expiry; `requireAccess` also refuses a
+ * token whose service patterns do not cover the requested service (`token_mismatched`).
+ */
 import type { FastifyRequest } from 'fastify';
-import type { TokenRecord, TokenService } from '../accounts/tokens.js';
+import { serviceAllowed, type TokenRecord, type TokenService } from '../accounts/tokens.js';
 import { GatewayError } from '../core/errors.js';
 import { bearerToken } from './request.js';
 
@@ -9,7 +13,22 @@ export async function requireToken(req: FastifyRequest, tokens: TokenService): P
   if (token === null) throw new GatewayError('no_token');
   const record = await tokens.authenticate(token);
   if (!record) throw new GatewayError('invalid_token');
+  if (record.disabled) throw new GatewayError('disabled', 'This token is disabled');
+  if (tokens.isExpired(record)) throw new GatewayError('token_expired', 'This token has expired');
   return record;
+}
+
+/** Refuses a token (already authenticated) whose patterns do not cover `service`. */
+export function requireService(record: TokenRecord, service: string): TokenRecord {
+  if (!serviceAllowed(record, service)) {
+    throw new GatewayError('token_mismatched', `This token is not allowed to use service ${service}`);
+  }
+  return record;
+}
+
+/** `requireToken`, then `requireService`: the check of every create. */
+export async function requireAccess(req: FastifyRequest, tokens: TokenService, service: string): Promise<TokenRecord> {
+  return requireService(await requireToken(req, tokens), service);
 }
 
 export async function requireAdmin(req: FastifyRequest, tokens: TokenService): Promise<void> {

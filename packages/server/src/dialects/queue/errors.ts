@@ -22,6 +22,7 @@ export function queueError(err: GatewayError, requestId: string): WireError {
     case 'no_token':
     case 'invalid_token':
     case 'token_expired':
+    case 'disabled': // fal has no "disabled key" error: a disabled key is one that does not work
       return { status: 401, body: { error: { code: 'UNAUTHORIZED', message: authMessage(err) }, request_id: requestId } };
     case 'too_many_requests':
       return {
@@ -44,6 +45,7 @@ export function queueError(err: GatewayError, requestId: string): WireError {
 function authMessage(err: GatewayError): string {
   if (err.code === 'no_token') return 'Authorization Bearer or Key token is required';
   if (err.code === 'token_expired') return 'The token has expired';
+  if (err.code === 'disabled') return 'The token is disabled';
   return 'The Authorization token is invalid';
 }
 

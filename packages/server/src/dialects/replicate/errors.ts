@@ -54,9 +54,11 @@ export function gatewayProblem(gw: GatewayError): JsonObject {
     case 'no_token':
       return problem(401, 'Unauthenticated', 'You did not pass an authentication token');
     case 'invalid_token':
-    case 'token_expired':
-    case 'token_mismatched':
       return problem(401, 'Unauthenticated', 'You did not pass a valid authentication token');
+    case 'token_expired':
+      return problem(401, 'Unauthenticated', 'Your authentication token has expired');
+    case 'token_mismatched': // the token is valid but scoped to other services: say which
+      return problem(401, 'Unauthenticated', gw.message);
     case 'no_api':
     case 'not_found':
       return problem(404, 'Not found', gw.message);
