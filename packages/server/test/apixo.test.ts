@@ -155,7 +155,7 @@ describe('APIXO dialect', () => {
       .map((code) => errorEnvelope(new GatewayError(code)))
       .map(({ status, body }) => [status, body.code, Object.keys(body.data)]);
     assert.deepEqual(shapes, [
-      [400, 400, ['error']], [401, 401, ['error']], [401, 401, ['error']], [403, 403, ['error']], [404, 404, ['error']],
+      [400, 400, ['error']], [401, 401, ['error']], [401, 401, ['error']], [403, 403, ['error', 'failCode']], [404, 404, ['error']],
       [429, 429, ['error']], [500, 500, ['error']], [500, 500, ['error']], [400, 400, ['error']],
     ]);
   });

@@ -98,7 +98,7 @@ test('used_up in every dialect’s envelope, and no task is created', async () =
     const task = await t.call('POST', '/v1/paid/image', { body: { prompt: 'x' } });
     assert.deepEqual([task.status, task.json.error.code], [403, 'used_up']);
     const apixo = await t.call('POST', '/api/v1/generateTask/paid', { body: { input: { prompt: 'x' } } });
-    assert.deepEqual([apixo.status, apixo.json.code], [403, 403]);
+    assert.deepEqual([apixo.status, apixo.json.code, apixo.json.data.failCode], [403, 403, 'INSUFFICIENT_CREDITS']);
     const queue = await t.call('POST', '/v1/queue/acme/paid/image', { body: { prompt: 'x' } });
     assert.equal(queue.status, 403);
     assert.match(JSON.stringify(queue.json), /[Bb]alance/);

@@ -1,5 +1,6 @@
 /** The configuration file's schema (validated at start) and the built-in defaults. */
 import { z } from 'zod';
+import { isValidPattern } from '../accounts/moderation.js';
 
 export const TASK_API_SHAPES = ['midjourney', 'suno', 'video', 'generic'] as const;
 
@@ -93,6 +94,30 @@ export const configSchema = z.strictObject({
       maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
     })
     .refine((w) => w.leaseMs > w.timeoutMs, { message: 'webhooks.leaseMs must be longer than webhooks.timeoutMs', path: ['leaseMs'] })
+    .prefault({}),
+  /**
+   * Content moderation before a task is created: text inputs matching a word (whole word) or a
+   * pattern (regex source), case-insensitively, are refused with `forbidden` (403).
+   */
+  moderation: z
+    .strictObject({
+      words: z.array(z.string().trim().min(1)).default([]),
+      patterns: z.array(z.string().min(1).refine(isValidPattern, { message: 'not a valid regular expression' })).default([]),
+      /** Top-level input fields to check (every string inside them); default: every string of the input. */
+      fields: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .prefault({}),
+  /** Per-token request rates (1-second window, burst = rate); a token's own override wins. */
+  rateLimits: z
+    .strictObject({
+      /**
+       * Requests per second per token (creates, for now); null (default): no limit unless the
+       * token has its own. A deployment that meters clients sets e.g. 50.
+       */
+      rps: z.number().int().min(1).max(1_000_000).nullable().default(null),
+      /** Creates per second per token of these services (by service name). */
+      services: z.record(z.string(), z.number().int().min(1).max(1_000_000)).default({}),
+    })
     .prefault({}),
   /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */
   services: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'service names look like "vendor/action"'), serviceSchema).default({}),

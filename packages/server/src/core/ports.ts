@@ -229,3 +229,11 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * A check of a create's input before the task exists (content moderation). Throws
+ * GatewayError('forbidden') to refuse it: nothing is stored and nothing is charged.
+ */
+export interface Moderator {
+  check(service: string, input: JsonObject): void | Promise<void>;
+}

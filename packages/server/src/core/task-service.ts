@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
-import type { Clock, ListRequest, NewTask, ServiceClaimLimit, TaskStore } from './ports.js';
+import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -56,6 +56,8 @@ export interface TaskServiceOptions {
   events?: TaskEvents;
   /** How often a waiter re-reads the store (catches tasks finished by another process). */
   waitPollMs?: number;
+  /** Checks a create's validated input before anything is stored (content moderation). */
+  moderator?: Moderator;
 }
 
 export class TaskService {
@@ -64,8 +66,10 @@ export class TaskService {
   private readonly store: TaskStore;
   private readonly clock: Clock;
   private readonly waiters: TaskWatchers;
+  private readonly moderator: Moderator | undefined;
 
   constructor(opts: TaskServiceOptions) {
+    this.moderator = opts.moderator;
     this.store = opts.store;
     this.services = opts.services;
     this.clock = opts.clock;
@@ -80,6 +84,7 @@ export class TaskService {
   async create(req: CreateTaskInput): Promise<Task> {
     const def = this.services.get(req.service);
     const input = def.provider.parseInput(req.input);
+    await this.moderator?.check(def.name, input); // refused → forbidden: no task, no charge
     const now = this.clock.now();
     const task: NewTask = {
       // UUID v7: 74 random bits (unguessable) after a millisecond timestamp, so new ids append to

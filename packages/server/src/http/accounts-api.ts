@@ -22,10 +22,10 @@ const entry = (e: LedgerEntry): JsonObject => ({
 /** Owner routes, mounted at /v1/account. */
 export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/balance', async (req) => account(await ledger.account((await requireToken(req, ctx.tokens)).id)));
+    app.get('/balance', async (req) => account(await ledger.account((await requireToken(req, ctx)).id)));
 
     app.get('/ledger', async (req) => {
-      const owner = await requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx);
       const { before, limit } = page(req);
       const items = await ledger.entries(owner.id, { before, limit: limit + 1 });
       const shown = items.slice(0, limit);

@@ -4,17 +4,26 @@
  * token whose service patterns do not cover the requested service (`token_mismatched`).
  */
 import type { FastifyRequest } from 'fastify';
+import type { RateLimits } from '../accounts/rate-limits.js';
 import { serviceAllowed, type TokenRecord, type TokenService } from '../accounts/tokens.js';
 import { GatewayError } from '../core/errors.js';
 import { bearerToken } from './request.js';
 
-export async function requireToken(req: FastifyRequest, tokens: TokenService): Promise<TokenRecord> {
+/** What authentication needs: the tokens, and the per-token request budget if there is one. */
+export interface AuthContext {
+  tokens: TokenService;
+  rateLimiter?: RateLimits | undefined;
+}
+
+/** Authenticates the request's token and counts the request against its rate limit. */
+export async function requireToken(req: FastifyRequest, { tokens, rateLimiter }: AuthContext): Promise<TokenRecord> {
   const token = bearerToken(req);
   if (token === null) throw new GatewayError('no_token');
   const record = await tokens.authenticate(token);
   if (!record) throw new GatewayError('invalid_token');
   if (record.disabled) throw new GatewayError('disabled', 'This token is disabled');
   if (tokens.isExpired(record)) throw new GatewayError('token_expired', 'This token has expired');
+  await rateLimiter?.request(record);
   return record;
 }
 
@@ -27,8 +36,8 @@ export function requireService(record: TokenRecord, service: string): TokenRecor
 }
 
 /** `requireToken`, then `requireService`: the check of every create. */
-export async function requireAccess(req: FastifyRequest, tokens: TokenService, service: string): Promise<TokenRecord> {
-  return requireService(await requireToken(req, tokens), service);
+export async function requireAccess(req: FastifyRequest, ctx: AuthContext, service: string): Promise<TokenRecord> {
+  return requireService(await requireToken(req, ctx), service);
 }
 
 export async function requireAdmin(req: FastifyRequest, tokens: TokenService): Promise<void> {

@@ -1,4 +1,5 @@
 /** What every dialect plugin is given: the core services and the gateway-wide settings. */
+import type { RateLimits } from '../accounts/rate-limits.js';
 import type { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { TaskService } from '../core/task-service.js';
@@ -9,4 +10,10 @@ export interface DialectContext {
   config: GatewayConfig;
   /** Aborted when the gateway shuts down: waiting requests answer with the task id at once. */
   shutdown: AbortSignal;
+  /**
+   * Per-token request rates: `requireToken` counts every authenticated request; a create also
+   * calls `await ctx.rateLimiter?.create(owner, service)` for the service's own budget. Both throw
+   * `too_many_requests` (with retryAfter) when the token is over its limit.
+   */
+  rateLimiter?: RateLimits;
 }

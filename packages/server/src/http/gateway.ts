@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { createModerator } from '../accounts/moderation.js';
+import { createRateLimits } from '../accounts/rate-limits.js';
 import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
@@ -69,6 +71,7 @@ export interface Gateway {
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
+  const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services));
   const log = opts.logger ?? pino({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
   const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
@@ -89,7 +92,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       price: (input: JsonObject) => priceOf(svc.price, input),
     })),
   );
-  const tasks = new TaskService({ store, services, clock });
+  const tasks = new TaskService({ store, services, clock, moderator: createModerator(config.moderation) });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
 
   const filesDir = join(opts.dataDir, 'files');
@@ -159,7 +162,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setErrorHandler(defaultErrors);
   app.setNotFoundHandler(taskApiNotFound);
 
-  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal };
+  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
   await app.register(fastifyStatic, {
     root: filesDir, prefix: `${FILES_ROUTE}/`, index: false, list: false, dotfiles: 'deny',
     immutable: true, maxAge: '1d',

@@ -38,7 +38,7 @@ interface IdParams {
 export function webhooksApiPlugin(ctx: DialectContext, deps: WebhooksApiDeps) {
   const { store, secrets } = deps;
   return async function register(app: FastifyInstance): Promise<void> {
-    const owner = async (req: FastifyRequest): Promise<string> => (await requireToken(req, ctx.tokens)).id;
+    const owner = async (req: FastifyRequest): Promise<string> => (await requireToken(req, ctx)).id;
 
     app.get('/secret', async (req) => {
       const [secret, ...previous] = await secrets.active(await owner(req));

@@ -38,7 +38,7 @@ export function apixoPlugin(ctx: DialectContext) {
     // onRequest runs before the body is read: 401 for a bad key, then 404 for an unknown model,
     // and only then body problems (400) — nobody unauthenticated gets a large body parsed.
     async function resolve(req: FastifyRequest<{ Params: Params }>): Promise<void> {
-      const owner = await requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx);
       const { model } = req.params;
       const service = ctx.tasks.services.findByAlias(DIALECT, model);
       if (!service) throw new GatewayError('no_api', `Model "${model}" not found`);
@@ -54,6 +54,7 @@ export function apixoPlugin(ctx: DialectContext) {
     app.post<{ Params: Params }>('/generateTask/:model', { onRequest: resolve }, async (req) => {
       const { owner, service } = resolvedOf(req);
       requireService(owner, service.name);
+      await ctx.rateLimiter?.create(owner, service.name);
       const body = jsonBody(req);
       const { requestType, callbackUrl, input } = await parseGenerate(body, callbackPolicy(ctx.config));
       let task: Task;

@@ -60,10 +60,18 @@ export function success(data: JsonObject): Envelope {
   return { code: 200, message: 'success', data };
 }
 
-/** The error envelope: `{code, message, data: {error}}` (seed 002's error example). */
+/**
+ * Refusals that APIXO names with one of its failure codes: a client that checks `failCode` sees
+ * the same code whether the gateway refused the create or the upstream failed the task.
+ */
+const REFUSAL_FAIL_CODES: ReadonlySet<string> = new Set(['forbidden', 'used_up']);
+
+/** The error envelope: `{code, message, data: {error}}` (seed 002's error example), plus `failCode` for refusals. */
 export function errorEnvelope(err: GatewayError): { status: number; body: Envelope } {
   const status = apixoStatus(err);
-  return { status, body: { code: status, message: STATUS_MESSAGES[status] ?? 'Error', data: { error: err.message } } };
+  const data: JsonObject = { error: err.message };
+  if (REFUSAL_FAIL_CODES.has(err.code)) data.failCode = failCode(err.code);
+  return { status, body: { code: status, message: STATUS_MESSAGES[status] ?? 'Error', data } };
 }
 
 /** `data` of a status answer (and, later, of a callback delivery), in the seed's field order. */

@@ -41,7 +41,7 @@ export function queuePlugin(ctx: DialectContext) {
 
     /** The owner's task under this app; another token's task is as unknown as a missing one. */
     async function findTask(req: FastifyRequest, path: RequestPath): Promise<Task> {
-      const owner = await requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx);
       const services = servicesUnder(ctx.tasks.services, path.app);
       if (services.length === 0) throw new GatewayError('no_api', `App not found: ${path.app}`);
       const task = await ctx.tasks.get(owner.id, path.id);
@@ -50,11 +50,12 @@ export function queuePlugin(ctx: DialectContext) {
     }
 
     app.post<Route>('/*', async (req, reply) => {
-      const owner = await requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx);
       const endpoint = req.params['*'];
       const def = ctx.tasks.services.findByAlias(DIALECT, endpoint);
       if (!def) throw new GatewayError('no_api', `App not found: ${endpoint}`);
       requireService(owner, def.name);
+      await ctx.rateLimiter?.create(owner, def.name);
       const input = submitInput(req.body);
       const callbackUrl = await webhookUrl(req.query, callbackPolicy(ctx.config));
       const task = await ctx.tasks.create({

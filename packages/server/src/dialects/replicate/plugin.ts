@@ -46,7 +46,7 @@ export function replicatePlugin(ctx: DialectContext) {
 
     // onRequest runs before the body is read: 401 first, so nobody unauthenticated gets a body parsed.
     async function authenticate(req: FastifyRequest): Promise<void> {
-      owners.set(req, await requireToken(req, ctx.tokens));
+      owners.set(req, await requireToken(req, ctx));
     }
     function ownerOf(req: FastifyRequest): TokenRecord {
       const owner = owners.get(req);
@@ -76,6 +76,7 @@ export function replicatePlugin(ctx: DialectContext) {
 
     async function create(req: FastifyRequest, reply: FastifyReply, model: ModelRef, body: JsonObject, parsed: CreateRequest): Promise<JsonObject> {
       const owner = requireService(ownerOf(req), model.service.name);
+      await ctx.rateLimiter?.create(owner, model.service.name);
       const waitSeconds = parsePreferWait(req.headers.prefer); // before creating: a bad header creates nothing
       const meta: JsonObject = { model: model.name, stream_key: newStreamKey() };
       if (parsed.eventsFilter) meta.webhook_events_filter = parsed.eventsFilter;
@@ -163,7 +164,7 @@ export function replicatePlugin(ctx: DialectContext) {
       const { id } = req.params;
       let found: Task;
       if (bearerToken(req) !== null) {
-        found = (await visible((await requireToken(req, ctx.tokens)).id, id)).task;
+        found = (await visible((await requireToken(req, ctx)).id, id)).task;
       } else {
         const secret = parseStreamKey(req.query);
         if (!secret) throw new GatewayError('no_token');

@@ -29,7 +29,8 @@ export function taskApiPlugin(ctx: DialectContext) {
       const { service, action } = req.params;
       if (action === 'tasks') return queryTasks(req, service);
       const def = ctx.tasks.services.get(`${service}/${action}`);
-      const owner = await requireAccess(req, ctx.tokens, def.name);
+      const owner = await requireAccess(req, ctx, def.name);
+      await ctx.rateLimiter?.create(owner, def.name);
       const body = jsonBody(req);
       const { callbackUrl, async } = await controlFields(body, callbackPolicy(ctx.config));
       const input: JsonObject = { ...body };
@@ -52,7 +53,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       if (!ctx.tasks.services.all().some((s) => s.name.startsWith(`${vendor}/`))) {
         throw new GatewayError('no_api', `Service ${vendor} is not registered`);
       }
-      const owner = await requireToken(req, ctx.tokens);
+      const owner = await requireToken(req, ctx);
       const body = jsonBody(req);
       const base = baseUrl(req, ctx.config.publicUrl);
       const visible = (t: Task | null): t is Task => t !== null && t.service.startsWith(`${vendor}/`);
