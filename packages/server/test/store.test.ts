@@ -27,3 +27,27 @@ test('migrations apply once, in order, and reopening keeps the data', async () =
   assert.equal((await reopened.get(t.id))?.id, t.id);
   await reopened.close();
 });
+
+test('no statement of the task store scans the tasks table: each one uses an index', () => {
+  const db = openDatabase(join(tempDir(), 'tasks.db'));
+  const sources: string[] = [];
+  const prepare = db.prepare.bind(db);
+  // Records every statement the store prepares (the store is built unchanged on this connection).
+  db.prepare = ((source: string) => {
+    sources.push(source);
+    return prepare(source);
+  }) as typeof db.prepare;
+  createSqliteTaskStore(db);
+  db.prepare = prepare;
+  const readers = sources.filter((s) => /\bFROM tasks\b|\bUPDATE tasks\b/.test(s));
+  assert.ok(readers.length >= 10, `found ${readers.length} statements`);
+  for (const source of readers) {
+    const named = Object.fromEntries([...new Set(source.match(/@\w+/g) ?? [])].map((p) => [p.slice(1), null]));
+    const positional = (source.match(/\?/g) ?? []).map(() => null);
+    const plan = db.prepare(`EXPLAIN QUERY PLAN ${source}`);
+    const rows = (Object.keys(named).length > 0 ? plan.all(named) : plan.all(...positional)) as Array<{ detail: string }>;
+    const scans = rows.map((r) => r.detail).filter((d) => /^SCAN (tasks|t|r)\b/.test(d) && !d.includes('USING'));
+    assert.deepEqual(scans, [], `a full scan in:\n${source}`);
+  }
+  db.close();
+});

@@ -107,7 +107,7 @@ export const configSchema = z.strictObject({
       fields: z.array(z.string().min(1)).min(1).optional(),
     })
     .prefault({}),
-  /** Per-token request rates (1-second window, burst = rate); a token's own override wins. */
+  /** Per-token request rates (1-second window, burst = rate) and running tasks; a token's own override wins. */
   rateLimits: z
     .strictObject({
       /**
@@ -117,6 +117,12 @@ export const configSchema = z.strictObject({
       rps: z.number().int().min(1).max(1_000_000).nullable().default(null),
       /** Creates per second per token of these services (by service name). */
       services: z.record(z.string(), z.number().int().min(1).max(1_000_000)).default({}),
+      /**
+       * Tasks one token may have running at once (all services together); a token's own
+       * `max_concurrency` wins. Tasks over it wait queued. null (default): only the services' own
+       * concurrency limits apply.
+       */
+      concurrency: z.number().int().min(1).max(1_000_000).nullable().default(null),
     })
     .prefault({}),
   /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */

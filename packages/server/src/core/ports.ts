@@ -58,6 +58,12 @@ export interface ClaimRequest {
   max: number;
   /** Services in the order to serve them (the caller rotates it for fairness). */
   services: ServiceClaimLimit[];
+  /**
+   * Most tasks one owner may have running at once (live leases, all services together) unless the
+   * owner's account sets its own; null: no limit. An owner at its limit keeps its tasks queued
+   * and the claim takes other owners' tasks instead.
+   */
+  ownerConcurrency?: number | null;
 }
 
 /** A compare-and-set finish: applies only if the task is still `running` under this lease. */
@@ -91,7 +97,8 @@ export interface TaskStore {
   /**
    * Claims due tasks: queued tasks whose runAfter has passed, and running tasks whose lease has
    * expired (their worker died). Moves them to running under a new lease, counts the attempt and
-   * sets startedAt/deadlineAt on first start. Respects each service's concurrency and `max`.
+   * sets startedAt/deadlineAt on first start. Respects each service's concurrency, each owner's
+   * concurrency (`ownerConcurrency`) and `max`.
    */
   claimDue(req: ClaimRequest): Promise<Task[]>;
   /** Extends a live lease; false if the worker no longer owns the task. */

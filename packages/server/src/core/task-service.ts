@@ -194,8 +194,8 @@ export class TaskService {
 
   // ---- worker side -------------------------------------------------------------------------
 
-  async claim(workerId: string, max: number, limits: ServiceClaimLimit[], leaseMs: number): Promise<Task[]> {
-    const claimed = await this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, max, services: limits });
+  async claim(workerId: string, max: number, limits: ServiceClaimLimit[], leaseMs: number, ownerConcurrency: number | null = null): Promise<Task[]> {
+    const claimed = await this.store.claimDue({ workerId, now: this.clock.now(), leaseMs, max, services: limits, ownerConcurrency });
     for (const task of claimed) this.events.emit('task:started', { task, workerId });
     return claimed;
   }

@@ -24,6 +24,8 @@ export interface DispatcherOptions {
   maxConcurrency: number;
   /** Claims after which a task that keeps losing its worker is failed instead of retried. */
   maxAttempts: number;
+  /** Most running tasks per owner unless its token sets its own (null: no default limit). */
+  ownerConcurrency?: number | null;
 }
 
 interface Running {
@@ -89,7 +91,7 @@ export class Dispatcher {
     }));
     let claimed: Task[];
     try {
-      claimed = await this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs);
+      claimed = await this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs, this.opts.ownerConcurrency ?? null);
     } catch (err) {
       this.opts.log.error({ err }, 'claiming tasks failed');
       return;

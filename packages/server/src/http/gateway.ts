@@ -103,6 +103,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         tasks, files: createFileSink(filesDir), log, workerId,
         leaseMs: config.dispatch.leaseMs, pollMs: config.dispatch.pollMs,
         maxConcurrency: config.dispatch.maxConcurrency, maxAttempts: config.dispatch.maxAttempts,
+        ownerConcurrency: config.rateLimits.concurrency,
       })
     : null;
 

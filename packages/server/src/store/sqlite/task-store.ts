@@ -1,6 +1,8 @@
 /** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
 import { GatewayError } from '../../core/errors.js';
-import type { ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, TaskStore, TerminateRequest } from '../../core/ports.js';
+import type {
+  ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest,
+} from '../../core/ports.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
@@ -36,6 +38,9 @@ interface TaskRow {
   origin: string | null;
   price: number;
 }
+
+/** A due row with its owner's concurrency cap (null: none). */
+type CappedRow = TaskRow & { owner_cap: number | null };
 
 function toTask(row: TaskRow): Task {
   const error: TaskError | null =
@@ -97,14 +102,23 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       `SELECT count(*) FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at > ?`,
     )
     .pluck();
-  const dueQueued = db.prepare<[string, number, number], TaskRow>(
-    `SELECT * FROM tasks WHERE service = ? AND state = 'queued' AND run_after <= ?
-     ORDER BY run_after, created_at, id LIMIT ?`,
-  );
-  const expiredRunning = db.prepare<[string, number, number], TaskRow>(
-    `SELECT * FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at <= ?
-     ORDER BY lease_expires_at LIMIT ?`,
-  );
+  // The owner's cap: the token's own max_concurrency, else the request's default (NULL: none).
+  // Owners already at their cap are left out, so their queued tasks never block other owners'.
+  // `state IN ('queued', 'running')` repeats the partial index's condition so SQLite uses it
+  // (it does not infer it from `state = 'queued'`) instead of scanning every task ever stored.
+  const due = (where: string, order: string) =>
+    `SELECT t.*, COALESCE(k.max_concurrency, @cap) AS owner_cap FROM tasks t LEFT JOIN tokens k ON k.id = t.owner_id
+     WHERE t.service = @service AND t.state IN ('queued', 'running') AND ${where}
+       AND (COALESCE(k.max_concurrency, @cap) IS NULL
+            OR (SELECT count(*) FROM tasks r WHERE r.owner_id = t.owner_id AND r.state = 'running' AND r.lease_expires_at > @now)
+               < COALESCE(k.max_concurrency, @cap))
+     ORDER BY ${order} LIMIT @limit`;
+  type DueParams = { service: string; now: number; cap: number | null; limit: number };
+  const dueQueued = db.prepare<[DueParams], CappedRow>(due(`t.state = 'queued' AND t.run_after <= @now`, 't.run_after, t.created_at, t.id'));
+  const expiredRunning = db.prepare<[DueParams], CappedRow>(due(`t.state = 'running' AND t.lease_expires_at <= @now`, 't.lease_expires_at'));
+  const ownerLive = db
+    .prepare<[string, number], number>(`SELECT count(*) FROM tasks WHERE owner_id = ? AND state = 'running' AND lease_expires_at > ?`)
+    .pluck();
   const claim = db.prepare<[{ owner: string; until: number; now: number; deadline: number; id: string; from: TaskState }], TaskRow>(
     `UPDATE tasks SET state = 'running', lease_owner = @owner, lease_expires_at = @until, attempts = attempts + 1,
        started_at = COALESCE(started_at, @now), deadline_at = COALESCE(deadline_at, @deadline)
@@ -124,7 +138,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   /** Queued tasks of the service that a claim takes before this one (claim order below). */
   const ahead = db
     .prepare<[{ service: string; runAfter: number; createdAt: number; id: string }], number>(
-      `SELECT count(*) FROM tasks WHERE service = @service AND state = 'queued'
+      `SELECT count(*) FROM tasks WHERE service = @service AND state IN ('queued', 'running') AND state = 'queued'
          AND (run_after, created_at, id) < (@runAfter, @createdAt, @id)`,
     )
     .pluck();
@@ -154,17 +168,38 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   const claimTx = db.transaction((req: ClaimRequest): Task[] => {
     const out: Task[] = [];
     const until = req.now + req.leaseMs;
-    for (const limit of req.services) {
-      const free = Math.min(req.max - out.length, limit.concurrency - liveCount.get(limit.service, req.now)!);
-      if (free <= 0) continue;
-      const rows = dueQueued.all(limit.service, req.now, free);
-      if (rows.length < free) rows.push(...expiredRunning.all(limit.service, req.now, free - rows.length));
+    /** Live tasks per capped owner, counting the claims of this transaction. */
+    const live = new Map<string, number>();
+    /** Claims the rows in order, skipping those whose owner reached its cap in this batch. */
+    const take = (rows: CappedRow[], limit: ServiceClaimLimit): number => {
+      let taken = 0;
       for (const row of rows) {
+        if (row.owner_cap !== null) {
+          const running = live.get(row.owner_id) ?? ownerLive.get(row.owner_id, req.now)!;
+          if (running >= row.owner_cap) continue;
+          live.set(row.owner_id, running + 1);
+        }
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
         const claimed = one(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
         if (!claimed) continue;
         if (claimed.attempts === 1) outbox.enqueue(claimed.id, 'start', req.now);
         out.push(claimed);
+        taken++;
+      }
+      return taken;
+    };
+    for (const limit of req.services) {
+      let free = Math.min(req.max - out.length, limit.concurrency - liveCount.get(limit.service, req.now)!);
+      const params = { service: limit.service, now: req.now, cap: req.ownerConcurrency ?? null };
+      // Again while rows come back: a batch may skip rows of an owner it filled up, and the next
+      // query leaves that owner out. Each round takes at least its first row.
+      for (const due of [dueQueued, expiredRunning]) {
+        while (free > 0) {
+          const rows = due.all({ ...params, limit: free });
+          const taken = rows.length === 0 ? 0 : take(rows, limit);
+          free -= taken;
+          if (taken === 0 || rows.length < free + taken) break;
+        }
       }
     }
     return out;
