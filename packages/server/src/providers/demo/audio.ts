@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { renderAudio } from './render-audio.js';
 import { renderInWorker } from './offload.js';
 
@@ -34,6 +34,7 @@ export function createDemoAudioProvider(options: unknown): Provider {
       const seed = pickSeed(parsed.seed);
       const durationSec = parsed.duration ?? opts.defaultDurationSec;
       await simulateWork(ctx, opts, 'composing');
+      failIfAsked(`${prompt} ${parsed.title ?? ''}`, opts);
       const wav = await renderInWorker('audio', { prompt, seed, durationSec }, ctx.signal, renderAudio);
       const stored = await ctx.files.write('audio.wav', 'audio/wav', wav);
       const title = parsed.title ?? (prompt.split(/\s+/).slice(0, 6).join(' ') || 'Untitled');

@@ -14,6 +14,8 @@ export const demoOptionsSchema = z.object({
   steps: z.number().int().min(1).max(100).default(4),
   /** Prompts containing any of these words fail with `forbidden` (simulated moderation). */
   blockedWords: z.array(z.string().min(1)).default(['forbidden-demo-word']),
+  /** Prompts containing any of these fail with an upstream error (`api_error`), after the latency. */
+  failWords: z.array(z.string().min(1)).default(['fail-demo-word']),
 });
 export type DemoOptions = z.infer<typeof demoOptionsSchema>;
 
@@ -39,6 +41,12 @@ export function moderate(prompt: string, opts: DemoOptions): void {
   if (opts.blockedWords.some((w) => lower.includes(w.toLowerCase()))) {
     throw new GatewayError('forbidden', 'The prompt was rejected by content moderation');
   }
+}
+
+/** A simulated upstream failure (the dispatcher reports it as `api_error`, details kept in the log). */
+export function failIfAsked(prompt: string, opts: DemoOptions): void {
+  const lower = prompt.toLowerCase();
+  if (opts.failWords.some((w) => lower.includes(w.toLowerCase()))) throw new Error('demo upstream failure (a fail word was in the prompt)');
 }
 
 /** Spends `latencyMs` in `steps`, reporting progress; stops at once when the task is aborted. */

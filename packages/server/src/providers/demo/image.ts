@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { renderImage } from './render-image.js';
 import { renderInWorker } from './offload.js';
 
@@ -61,6 +61,7 @@ export function createDemoImageProvider(options: unknown): Provider {
       moderate(prompt, opts);
       const seed = pickSeed(given);
       await simulateWork(ctx, opts, 'rendering');
+      failIfAsked(prompt, opts);
       const w = width ?? opts.defaultWidth;
       const h = height ?? opts.defaultHeight;
       const png = await renderInWorker('image', { prompt, seed, width: w, height: h }, ctx.signal, renderImage);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { renderVideo } from './render-video.js';
 import { renderInWorker } from './offload.js';
 
@@ -35,6 +35,7 @@ export function createDemoVideoProvider(options: unknown): Provider {
       moderate(parsed.prompt, opts);
       const seed = pickSeed(parsed.seed);
       await simulateWork(ctx, opts, 'animating');
+      failIfAsked(parsed.prompt, opts);
       const width = parsed.width ?? opts.defaultWidth;
       const height = parsed.height ?? opts.defaultHeight;
       const frames = parsed.frames ?? opts.defaultFrames;
