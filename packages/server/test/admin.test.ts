@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../src/config/load.js';
-import { hashToken, TokenService } from '../src/accounts/tokens.js';
+import { hashToken, TokenService, type TokenStore } from '../src/accounts/tokens.js';
 import { createGateway } from '../src/http/gateway.js';
 import { openDatabase } from '../src/store/sqlite/db.js';
 import { createSqliteTokenStore } from '../src/store/sqlite/token-store.js';
@@ -108,36 +108,37 @@ test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start on
   }
 });
 
-test('authenticated tokens are cached; a token deleted behind the service stops working after the TTL', async () => {
+/** A TokenService over a fresh SQLite file, with a settable clock and a 5 s cache TTL. */
+async function withTokens(fn: (ctx: { tokens: TokenService; store: TokenStore; setNow: (ms: number) => void; now: () => number }) => Promise<void>): Promise<void> {
   const dir = tempDir();
   const db = openDatabase(join(dir, 'tokens.db'));
   let now = 1_000;
   const store = createSqliteTokenStore(db);
   const tokens = new TokenService(store, { now: () => now, cacheTtlMs: 5_000 });
   try {
+    await fn({ tokens, store, setNow: (ms) => { now = ms; }, now: () => now });
+  } finally {
+    db.close();
+    removeDir(dir);
+  }
+}
+
+test('authenticated tokens are cached; a token deleted behind the service stops working after the TTL', () =>
+  withTokens(async ({ tokens, store, setNow, now }) => {
     const { record, token } = await tokens.create('cached');
     assert.equal((await tokens.authenticate(token))?.id, record.id);
     await store.deleteToken(record.id); // e.g. by another node sharing a future network store
     assert.equal((await tokens.authenticate(token))?.id, record.id, 'still cached within the TTL');
-    now += 5_001;
+    setNow(now() + 5_001);
     assert.equal(await tokens.authenticate(token), null, 'gone after the TTL');
     const second = await tokens.create('second');
     await tokens.authenticate(second.token);
     await tokens.delete(second.record.id);
     assert.equal(await tokens.authenticate(second.token), null, 'deleting through the service forgets it at once');
-  } finally {
-    db.close();
-    removeDir(dir);
-  }
-});
+  }));
 
-test('updating or disabling through the service applies at once; a change behind it waits for the TTL', async () => {
-  const dir = tempDir();
-  const db = openDatabase(join(dir, 'tokens.db'));
-  let now = 1_000;
-  const store = createSqliteTokenStore(db);
-  const tokens = new TokenService(store, { now: () => now, cacheTtlMs: 5_000 });
-  try {
+test('updating or disabling through the service applies at once; a change behind it waits for the TTL', () =>
+  withTokens(async ({ tokens, store, setNow }) => {
     const { record, token } = await tokens.create('scoped', { allowedServices: ['flux/*'], expiresAt: 10_000 });
     assert.deepEqual((await tokens.authenticate(token))?.allowedServices, ['flux/*']);
     await store.updateToken(record.id, { disabled: true }); // behind the service
@@ -148,16 +149,12 @@ test('updating or disabling through the service applies at once; a change behind
     await tokens.update(record.id, { disabled: false });
     assert.equal((await tokens.authenticate(token))?.disabled, false);
     assert.equal(tokens.isExpired(fresh!), false);
-    now = 10_000;
+    setNow(10_000);
     assert.equal(tokens.isExpired((await tokens.authenticate(token))!), true, 'expiry needs no cache refresh');
     assert.equal(await tokens.update('missing', { disabled: true }), null);
     await assert.rejects(tokens.update(record.id, { allowedServices: [] }), /allowed_services/);
     await assert.rejects(tokens.create('x', { rateLimitRps: 0 }), /rate_limit_rps/);
-  } finally {
-    db.close();
-    removeDir(dir);
-  }
-});
+  }));
 
 test('migration 0008 keeps existing tokens working: every service, no expiry, enabled, no overrides', async () => {
   const dir = tempDir();
