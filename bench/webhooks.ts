@@ -11,7 +11,7 @@
  *   a gateway with webhooks on then drains them: pure delivery throughput.
  * Rewrites only the "## Webhooks" section of BENCHMARKS.md (appended if absent).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../packages/server/src/config/load.js';
 import { createGateway, type Gateway } from '../packages/server/src/http/gateway.js';
 import { startServer, stopAll, type ServerChild } from './lib/child.js';
-import { machine } from './lib/report.js';
+import { machine, writeSection } from './lib/report.js';
 
 const SERVICE = 'bench/image';
 
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     const drainSpan = Math.max(...times) - Math.min(...times);
     const drain = { rate: count / (drainSpan / 1000), span: drainSpan, fromStart: Math.max(...times) - startedAt, dupes: rx.total() - rx.first.size };
     console.log(`backlog: ${int(drain.rate)} deliveries/s (${count} in ${int(drain.span)} ms)`);
-    writeSection(count, live, drain);
+    writeWebhooksSection(count, live, drain);
   } finally {
     await stopAll();
     await rx.close();
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   }
 }
 
-function writeSection(count: number, live: { rate: number; p50: number; p99: number; max: number; dupes: number; span: number }, drain: { rate: number; span: number; fromStart: number; dupes: number }): void {
+function writeWebhooksSection(count: number, live: { rate: number; p50: number; p99: number; max: number; dupes: number; span: number }, drain: { rate: number; span: number; fromStart: number; dupes: number }): void {
   const file = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
   const m = machine();
   const section = `## Webhooks
@@ -219,14 +219,7 @@ the rest of the file by \`npm run bench\`). The gateway runs as a child process 
   first to last receipt (${int(drain.span)} ms; ${int(drain.fromStart)} ms from the gateway's start).
 - Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${m.memory}, Node ${m.node}, ${m.kernel}; ${m.date}.
 `;
-  let text = readFileSync(file, 'utf8');
-  const start = text.indexOf('\n## Webhooks\n');
-  if (start === -1) text = `${text.trimEnd()}\n\n${section}`;
-  else {
-    const next = text.indexOf('\n## ', start + 1);
-    text = `${text.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${text.slice(next + 1)}`}`;
-  }
-  writeFileSync(file, text);
+  writeSection(file, 'Webhooks', section);
 }
 
 if (process.env.BENCH_WEBHOOKS_ROLE === 'gateway') {

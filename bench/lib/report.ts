@@ -200,3 +200,18 @@ function keptSections(file: string): string {
   const next = old.indexOf('\n## ', start + 1);
   return old.slice(start, next < 0 ? undefined : next).replace(/\s*$/, '\n');
 }
+
+/**
+ * Rewrites one `## <title>` section of BENCHMARKS.md (appended if absent), leaving the rest of the
+ * file as it is: the scripts that own other sections rewrite them.
+ */
+export function writeSection(file: string, title: string, section: string): void {
+  let text = readFileSync(file, 'utf8');
+  const start = text.indexOf(`\n## ${title}\n`);
+  if (start === -1) text = `${text.trimEnd()}\n\n${section}`;
+  else {
+    const next = text.indexOf('\n## ', start + 1);
+    text = `${text.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${text.slice(next + 1)}`}`;
+  }
+  writeFileSync(file, text);
+}
