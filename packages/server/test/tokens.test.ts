@@ -234,7 +234,7 @@ async function cli(dataDir: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-test('CLI: tokens create with --services and --expires, list, disable, delete; bad options are refused', async () => {
+test('CLI: tokens create with --services and --expires, update, list, disable, delete; bad options are refused', async () => {
   const dataDir = tempDir();
   try {
     const scoped = JSON.parse(await cli(dataDir, 'create', 'cli-scoped', '--services', 'flux/*, demo/image', '--expires', '2099-01-01T00:00:00Z'));
@@ -243,6 +243,11 @@ test('CLI: tokens create with --services and --expires, list, disable, delete; b
     const plain = JSON.parse(await cli(dataDir, 'create', 'cli-plain'));
     const expired = JSON.parse(await cli(dataDir, 'create', 'cli-expired', '--expires', '2000-01-01T00:00:00Z'));
     assert.equal(await cli(dataDir, 'disable', plain.id), `disabled ${plain.id}\n`);
+    // update: change settings, clear one with `none`, enable a disabled token again.
+    const revived = JSON.parse(await cli(dataDir, 'create', 'cli-revived', '--rps', '5'));
+    await cli(dataDir, 'disable', revived.id);
+    const updated = (await cli(dataDir, 'update', revived.id, '--enable', '--name', 'renamed', '--services', 'veo/*', '--rps', 'none', '--concurrency', '3')).split('\t');
+    assert.deepEqual([updated[1], updated[3], updated[5]?.trim()], ['renamed', 'veo/*', 'active']);
     const gone = JSON.parse(await cli(dataDir, 'create', 'cli-gone'));
     assert.equal(await cli(dataDir, 'delete', gone.id), `deleted ${gone.id}\n`);
 
@@ -253,7 +258,10 @@ test('CLI: tokens create with --services and --expires, list, disable, delete; b
     assert.ok(!list.includes(gone.id));
     assert.ok(!list.includes(scoped.token), 'never the token itself');
 
-    for (const args of [['create', 'x', '--services', 'a b'], ['create', 'x', '--bogus'], ['disable', 'nope']]) {
+    for (const args of [
+      ['create', 'x', '--services', 'a b'], ['create', 'x', '--bogus'], ['disable', 'nope'], ['create', 'x', '--rps', 'none'],
+      ['create', 'x', '--enable'], ['update', revived.id], ['update', 'nope', '--rps', '2'], ['update', revived.id, '--rps', '0'], ['list', '--rps', '2'],
+    ]) {
       await assert.rejects(cli(dataDir, ...args), (err: { code?: number }) => err.code === 1, args.join(' '));
     }
 
@@ -264,6 +272,9 @@ test('CLI: tokens create with --services and --expires, list, disable, delete; b
       taskApiError(await CREATES.taskApi(t, plain.token), 403, 'disabled');
       taskApiError(await CREATES.taskApi(t, expired.token), 401, 'token_expired');
       taskApiError(await CREATES.taskApi(t, gone.token), 401, 'invalid_token');
+      const record = await t.gw.tokens.get(revived.id);
+      assert.deepEqual([record?.rateLimitRps, record?.maxConcurrency, record?.disabled], [null, 3, false]);
+      assert.equal((await t.call('POST', '/v1/veo/videos', { token: revived.token, body: { prompt: 'x' } })).status, 200);
     } finally {
       await t.close();
     }

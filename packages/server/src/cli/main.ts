@@ -3,6 +3,9 @@
  *   taskgate serve                 start the gateway (default)
  *   taskgate tokens create <name> [--services a,b] [--expires ISO] [--rps N] [--concurrency N]
  *                                  create an API token (printed once), optionally scoped
+ *   taskgate tokens update <id> [--name N] [--services a,b] [--expires ISO|none] [--rps N|none]
+ *                               [--concurrency N|none] [--enable]
+ *                                  change a token (`none` clears a setting)
  *   taskgate tokens list           list tokens (tab-separated; never the token itself)
  *   taskgate tokens disable <id>   disable a token
  *   taskgate tokens delete <id>    delete a token
@@ -13,7 +16,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseExpiry, TokenService, type TokenRecord, type TokenSettings } from '../accounts/tokens.js';
+import { parseExpiry, TokenService, type TokenPatch, type TokenRecord } from '../accounts/tokens.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createGateway } from '../http/gateway.js';
 import { openDatabase } from '../store/sqlite/db.js';
@@ -21,6 +24,7 @@ import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
 
 const USAGE =
   'usage: taskgate [serve | tokens create <name> [--services a,b] [--expires ISO] [--rps N] [--concurrency N] | ' +
+  'tokens update <id> [--name N] [--services a,b] [--expires ISO|none] [--rps N|none] [--concurrency N|none] [--enable] | ' +
   'tokens list | tokens disable <id> | tokens delete <id> | admin-token reset | config]';
 
 /**
@@ -73,16 +77,34 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   return Number(value);
 }
 
-/** The options of `tokens create` as token settings (values are checked by TokenService). */
-function createSettings(values: { services?: string; expires?: string; rps?: string; concurrency?: string }): TokenSettings {
-  const settings: TokenSettings = {};
-  if (values.services !== undefined) settings.allowedServices = values.services.split(',').map((p) => p.trim()).filter((p) => p !== '');
-  if (values.expires !== undefined) settings.expiresAt = parseExpiry(values.expires, '--expires');
-  const rps = positiveInt(values.rps, '--rps');
-  if (rps !== undefined) settings.rateLimitRps = rps;
-  const concurrency = positiveInt(values.concurrency, '--concurrency');
-  if (concurrency !== undefined) settings.maxConcurrency = concurrency;
-  return settings;
+interface TokenFlags {
+  name?: string;
+  services?: string;
+  expires?: string;
+  rps?: string;
+  concurrency?: string;
+  enable?: boolean;
+}
+
+/** A flag's value, with `none` (update only) meaning "clear it" (null). */
+function clearable<T>(value: string | undefined, canClear: boolean, parse: (v: string) => T): T | null | undefined {
+  if (value === undefined) return undefined;
+  return canClear && value === 'none' ? null : parse(value);
+}
+
+/** The options of `tokens create` / `tokens update` as a patch (values are checked by TokenService). */
+function tokenPatch(values: TokenFlags, update: boolean): TokenPatch {
+  const patch: TokenPatch = {};
+  if (values.name !== undefined) patch.name = values.name;
+  if (values.services !== undefined) patch.allowedServices = values.services.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const expires = clearable(values.expires, update, (v) => parseExpiry(v, '--expires'));
+  if (expires !== undefined) patch.expiresAt = expires;
+  const rps = clearable(values.rps, update, (v) => positiveInt(v, '--rps')!);
+  if (rps !== undefined) patch.rateLimitRps = rps;
+  const concurrency = clearable(values.concurrency, update, (v) => positiveInt(v, '--concurrency')!);
+  if (concurrency !== undefined) patch.maxConcurrency = concurrency;
+  if (values.enable) patch.disabled = false;
+  return patch;
 }
 
 const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
@@ -98,21 +120,30 @@ async function tokensCommand(args: string[]): Promise<void> {
     allowPositionals: true,
     strict: true,
     options: {
+      name: { type: 'string' },
       services: { type: 'string' },
       expires: { type: 'string' },
       rps: { type: 'string' },
       concurrency: { type: 'string' },
+      enable: { type: 'boolean' },
     },
   });
   const [sub, arg, extra] = positionals;
-  const hasOptions = Object.keys(values).length > 0;
-  if (!sub || extra !== undefined || (sub !== 'create' && hasOptions)) throw new Error(USAGE);
+  const flags = Object.keys(values);
+  const allowed = sub === 'create' ? ['services', 'expires', 'rps', 'concurrency'] : sub === 'update' ? flags : [];
+  if (!sub || extra !== undefined || flags.some((f) => !allowed.includes(f))) throw new Error(USAGE);
   const { tokens, close } = offlineTokens();
   try {
     if (sub === 'create' && arg) {
-      const { record, token } = await tokens.create(arg, createSettings(values));
+      const { record, token } = await tokens.create(arg, tokenPatch(values, false));
       const out = { id: record.id, name: record.name, allowed_services: record.allowedServices, expires_at: record.expiresAt === null ? null : iso(record.expiresAt), token };
       process.stdout.write(`${JSON.stringify(out)}\n`);
+    } else if (sub === 'update' && arg) {
+      const patch = tokenPatch(values, true);
+      if (Object.keys(patch).length === 0) throw new Error('tokens update: nothing to change');
+      const record = await tokens.update(arg, patch);
+      if (!record) throw new Error(`no token ${arg}`);
+      process.stdout.write(`${listLine(record)}\n`);
     } else if (sub === 'list' && !arg) {
       for (const t of await tokens.list()) process.stdout.write(`${listLine(t)}\n`);
     } else if (sub === 'disable' && arg) {
