@@ -73,8 +73,11 @@ export function createOutbox(db: Db): Outbox {
 
 export function createSqliteWebhookStore(db: Db): WebhookStore {
   const due = db.prepare<[{ now: number; max: number }], DeliveryRow>(
+    // `state IN (…)` repeats webhook_due's condition so SQLite reads that partial index (live
+    // deliveries only) instead of scanning every delivery ever made.
     `SELECT * FROM webhook_deliveries d
-     WHERE ((d.state = 'pending' AND d.next_attempt_at <= @now) OR (d.state = 'delivering' AND d.lease_expires_at <= @now))
+     WHERE d.state IN ('pending', 'delivering')
+       AND ((d.state = 'pending' AND d.next_attempt_at <= @now) OR (d.state = 'delivering' AND d.lease_expires_at <= @now))
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                        WHERE e.task_id = d.task_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))
      ORDER BY d.next_attempt_at, d.created_at LIMIT @max`,
@@ -128,11 +131,15 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
        SELECT 1 FROM webhook_secrets WHERE owner_id = @owner AND (expires_at IS NULL OR expires_at > @now))`,
   );
   const release = db.prepare<[string]>(
-    `UPDATE webhook_deliveries SET lease_expires_at = 0 WHERE state = 'delivering' AND lease_owner IN (SELECT value FROM json_each(?))`,
+    `UPDATE webhook_deliveries SET lease_expires_at = 0
+     WHERE state IN ('pending', 'delivering') AND state = 'delivering' AND lease_owner IN (SELECT value FROM json_each(?))`,
   );
 
   const leaseOwners = db
-    .prepare<[], string>(`SELECT DISTINCT lease_owner FROM webhook_deliveries WHERE state = 'delivering' AND lease_owner IS NOT NULL`)
+    .prepare<[], string>(
+      `SELECT DISTINCT lease_owner FROM webhook_deliveries
+       WHERE state IN ('pending', 'delivering') AND state = 'delivering' AND lease_owner IS NOT NULL`,
+    )
     .pluck();
 
   const claimTx = db.transaction((workerId: string, now: number, leaseMs: number, max: number): WebhookDelivery[] =>
