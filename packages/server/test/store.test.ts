@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { migrate, openDatabase } from '../src/store/sqlite/db.js';
 import { createSqliteTaskStore } from '../src/store/sqlite/task-store.js';
+import { TaskCache } from '../src/store/sqlite/task-cache.js';
+import type { Task } from '../src/core/types.js';
 import { createSqliteWebhookStore } from '../src/store/sqlite/webhook-store.js';
 import { createSqliteLedgerStore } from '../src/store/sqlite/ledger.js';
 import { tempDir } from './helpers.js';
@@ -57,3 +59,28 @@ test('no statement of the task, webhook or ledger store scans a table that grows
   }
   db.close();
 });
+
+test('task cache: least recently used goes first, a read refreshes, update and evictWhere apply, size 0 caches nothing', () => {
+  const task = (id: string, price = 0): Task => ({ ...newTaskToTaskForTest(id), price });
+  const cache = new TaskCache(2);
+  cache.set(task('a'));
+  cache.set(task('b'));
+  assert.equal(cache.get('a')?.id, 'a'); // a is now the most recent
+  cache.set(task('c'));
+  assert.deepEqual([cache.get('a')?.id, cache.get('b'), cache.get('c')?.id], ['a', undefined, 'c']);
+  cache.update('a', (t) => ({ ...t, price: 7 }));
+  cache.update('missing', () => assert.fail('not cached: no change'));
+  assert.equal(cache.get('a')?.price, 7);
+  cache.evictWhere((t) => t.price === 7);
+  assert.deepEqual([cache.get('a'), cache.size], [undefined, 1]);
+  const off = new TaskCache(0);
+  off.set(task('x'));
+  assert.deepEqual([off.get('x'), off.size], [undefined, 0]);
+});
+
+function newTaskToTaskForTest(id: string): Task {
+  return {
+    ...newTask({ id }), state: 'queued', output: null, error: null, progress: null, progressMessage: null,
+    startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0,
+  };
+}

@@ -2,44 +2,45 @@
  * A bounded, write-through cache of tasks for the embedded store. It is only coherent because the
  * SQLite file is held exclusively: every write goes through this process's store, which puts the
  * task it wrote here. Cached tasks are shared, immutable values: callers never mutate a Task.
+ *
+ * The recency bookkeeping is `lru-cache`'s. A hand-made LRU over one Map (delete the oldest via
+ * `keys().next()`) cost ~4 µs per insert at 10,000 entries, because V8 leaves the deleted entries
+ * at the front of the table for every later iteration to skip.
  */
+import { LRUCache } from 'lru-cache';
 import type { Task } from '../../core/types.js';
 
 export class TaskCache {
-  private readonly map = new Map<string, Task>();
+  private readonly lru: LRUCache<string, Task> | null;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.lru = capacity > 0 ? new LRUCache<string, Task>({ max: capacity }) : null;
+  }
 
   get(id: string): Task | undefined {
-    const task = this.map.get(id);
-    if (task) {
-      // Refresh recency (Map iteration order is insertion order).
-      this.map.delete(id);
-      this.map.set(id, task);
-    }
-    return task;
+    return this.lru?.get(id);
   }
 
   set(task: Task): Task {
-    if (this.capacity <= 0) return task;
-    this.map.delete(task.id);
-    this.map.set(task.id, task);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as string);
+    this.lru?.set(task.id, task);
     return task;
   }
 
   /** Applies a change to a cached task (as a new value), if it is cached. */
   update(id: string, change: (task: Task) => Task): void {
-    const task = this.map.get(id);
-    if (task) this.map.set(id, change(task));
+    const task = this.lru?.peek(id);
+    if (task) this.lru!.set(id, change(task));
   }
 
   /** Drops every cached task matching `pred` (rare bulk updates). */
   evictWhere(pred: (task: Task) => boolean): void {
-    for (const [id, task] of this.map) if (pred(task)) this.map.delete(id);
+    if (!this.lru) return;
+    const doomed: string[] = [];
+    for (const [id, task] of this.lru.entries()) if (pred(task)) doomed.push(id);
+    for (const id of doomed) this.lru.delete(id);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.lru?.size ?? 0;
   }
 }
