@@ -74,29 +74,29 @@ export function errorEnvelope(err: GatewayError): { status: number; body: Envelo
   return { status, body: { code: status, message: STATUS_MESSAGES[status] ?? 'Error', data } };
 }
 
-/** `data` of a status answer (and, later, of a callback delivery), in the seed's field order. */
+/**
+ * `data` of a status answer (and of a callback delivery), in the seed's field order. Built by
+ * adding fields to one object: on Node 20 `{ ...head, more }` costs ~1 µs per poll.
+ */
 export function statusData(task: Task, base: string): JsonObject {
-  const head: JsonObject = { taskId: task.id, state: STATES[task.state] };
+  const data: JsonObject = { taskId: task.id, state: STATES[task.state] };
   const completeTime = task.finishedAt;
   if (task.state === 'succeeded' && completeTime !== null) {
     const urls = (task.output?.files ?? []).map((f) => fileUrl(f, base));
-    return {
-      ...head,
-      resultJson: JSON.stringify({ resultUrls: urls }),
-      costTime: completeTime - task.createdAt,
-      createTime: task.createdAt,
-      completeTime,
-    };
+    data.resultJson = JSON.stringify({ resultUrls: urls });
+    data.costTime = completeTime - task.createdAt;
+    data.createTime = task.createdAt;
+    data.completeTime = completeTime;
+    return data;
   }
   if (task.state === 'failed' || task.state === 'cancelled') {
     const error = task.error ?? { code: task.state === 'cancelled' ? 'cancelled' : 'api_error', message: 'Task failed' };
-    return {
-      ...head,
-      failCode: failCode(error.code),
-      failMsg: error.message,
-      createTime: task.createdAt,
-      ...(completeTime !== null ? { completeTime } : {}),
-    };
+    data.failCode = failCode(error.code);
+    data.failMsg = error.message;
+    data.createTime = task.createdAt;
+    if (completeTime !== null) data.completeTime = completeTime;
+    return data;
   }
-  return { ...head, createTime: task.createdAt };
+  data.createTime = task.createdAt;
+  return data;
 }

@@ -25,7 +25,7 @@ export function createDemoAudioProvider(options: unknown): Provider {
     name: 'demo-audio',
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
-      return { ...input, duration: parsed.duration ?? opts.defaultDurationSec };
+      return Object.assign({}, input, { duration: parsed.duration ?? opts.defaultDurationSec }); // not `{ ...input, … }`: slow on Node 20
     },
     async run(ctx) {
       const parsed = parseWith(inputSchema, ctx.input);

@@ -54,7 +54,7 @@ export function createDemoImageProvider(options: unknown): Provider {
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
       const [width, height] = size(parsed, opts.defaultWidth, opts.defaultHeight);
-      return { ...input, prompt: parsed.prompt, width, height };
+      return Object.assign({}, input, { prompt: parsed.prompt, width, height }); // not `{ ...input, … }`: slow on Node 20
     },
     async run(ctx) {
       const { prompt, width, height, seed: given } = parseWith(inputSchema, ctx.input);
