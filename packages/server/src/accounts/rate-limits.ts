@@ -21,8 +21,8 @@ export interface RateLimitSettings {
 }
 
 /**
- * What the limiter needs of a token. `rateLimitRps` is the token's own override (the scoped-tokens
- * work adds it to TokenRecord): a number replaces the default, null or absent keeps it.
+ * What the limiter needs of a token (a TokenRecord fits). `rateLimitRps` is the token's own
+ * override: a number replaces the default, null or absent keeps it.
  */
 export interface RateLimitedToken {
   id: string;

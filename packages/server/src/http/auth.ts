@@ -1,7 +1,7 @@
 /**
  * Authenticates a request's token: `no_token` when absent, `invalid_token` when unknown,
- * `disabled` when disabled, `token_expired` when past its expiry; `requireAccess` also refuses a
- * token whose service patterns do not cover the requested service (`token_mismatched`).
+ * `disabled` when disabled, `token_expired` when past its expiry; `admitCreate` adds the checks
+ * of a create (service patterns → `token_mismatched`, the service's rate budget).
  */
 import type { FastifyRequest } from 'fastify';
 import type { RateLimits } from '../accounts/rate-limits.js';
@@ -27,17 +27,17 @@ export async function requireToken(req: FastifyRequest, { tokens, rateLimiter }:
   return record;
 }
 
-/** Refuses a token (already authenticated) whose patterns do not cover `service`. */
-export function requireService(record: TokenRecord, service: string): TokenRecord {
+/**
+ * The checks of every create, once the token is authenticated: its service patterns must cover
+ * `service` (`token_mismatched`), and the create counts against that service's per-token budget
+ * (`too_many_requests`).
+ */
+export async function admitCreate(ctx: AuthContext, record: TokenRecord, service: string): Promise<TokenRecord> {
   if (!serviceAllowed(record, service)) {
     throw new GatewayError('token_mismatched', `This token is not allowed to use service ${service}`);
   }
+  await ctx.rateLimiter?.create(record, service);
   return record;
-}
-
-/** `requireToken`, then `requireService`: the check of every create. */
-export async function requireAccess(req: FastifyRequest, ctx: AuthContext, service: string): Promise<TokenRecord> {
-  return requireService(await requireToken(req, ctx), service);
 }
 
 export async function requireAdmin(req: FastifyRequest, tokens: TokenService): Promise<void> {

@@ -12,7 +12,7 @@ export interface DialectContext {
   shutdown: AbortSignal;
   /**
    * Per-token request rates: `requireToken` counts every authenticated request; a create also
-   * calls `await ctx.rateLimiter?.create(owner, service)` for the service's own budget. Both throw
+   * counts against the service's own budget (`admitCreate`). Both throw
    * `too_many_requests` (with retryAfter) when the token is over its limit.
    */
   rateLimiter?: RateLimits;

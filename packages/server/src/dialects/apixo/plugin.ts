@@ -8,7 +8,7 @@ import type { TokenRecord } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ServiceDefinition } from '../../core/services.js';
 import type { Task } from '../../core/types.js';
-import { requireService, requireToken } from '../../http/auth.js';
+import { admitCreate, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -53,8 +53,7 @@ export function apixoPlugin(ctx: DialectContext) {
 
     app.post<{ Params: Params }>('/generateTask/:model', { onRequest: resolve }, async (req) => {
       const { owner, service } = resolvedOf(req);
-      requireService(owner, service.name);
-      await ctx.rateLimiter?.create(owner, service.name);
+      await admitCreate(ctx, owner, service.name);
       const body = jsonBody(req);
       const { requestType, callbackUrl, input } = await parseGenerate(body, callbackPolicy(ctx.config));
       let task: Task;

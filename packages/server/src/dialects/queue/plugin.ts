@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task, TaskLog } from '../../core/types.js';
-import { requireService, requireToken } from '../../http/auth.js';
+import { admitCreate, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, idempotencyKey } from '../../http/request.js';
@@ -54,8 +54,7 @@ export function queuePlugin(ctx: DialectContext) {
       const endpoint = req.params['*'];
       const def = ctx.tasks.services.findByAlias(DIALECT, endpoint);
       if (!def) throw new GatewayError('no_api', `App not found: ${endpoint}`);
-      requireService(owner, def.name);
-      await ctx.rateLimiter?.create(owner, def.name);
+      await admitCreate(ctx, owner, def.name);
       const input = submitInput(req.body);
       const callbackUrl = await webhookUrl(req.query, callbackPolicy(ctx.config));
       const task = await ctx.tasks.create({

@@ -9,7 +9,7 @@ import type { TokenRecord } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
-import { requireService, requireToken } from '../../http/auth.js';
+import { admitCreate, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, bearerToken, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -75,8 +75,7 @@ export function replicatePlugin(ctx: DialectContext) {
     }
 
     async function create(req: FastifyRequest, reply: FastifyReply, model: ModelRef, body: JsonObject, parsed: CreateRequest): Promise<JsonObject> {
-      const owner = requireService(ownerOf(req), model.service.name);
-      await ctx.rateLimiter?.create(owner, model.service.name);
+      const owner = await admitCreate(ctx, ownerOf(req), model.service.name);
       const waitSeconds = parsePreferWait(req.headers.prefer); // before creating: a bad header creates nothing
       const meta: JsonObject = { model: model.name, stream_key: newStreamKey() };
       if (parsed.eventsFilter) meta.webhook_events_filter = parsed.eventsFilter;

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, statusForCode } from '../../core/errors.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
-import { requireAccess, requireToken } from '../../http/auth.js';
+import { admitCreate, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -29,8 +29,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       const { service, action } = req.params;
       if (action === 'tasks') return queryTasks(req, service);
       const def = ctx.tasks.services.get(`${service}/${action}`);
-      const owner = await requireAccess(req, ctx, def.name);
-      await ctx.rateLimiter?.create(owner, def.name);
+      const owner = await admitCreate(ctx, await requireToken(req, ctx), def.name);
       const body = jsonBody(req);
       const { callbackUrl, async } = await controlFields(body, callbackPolicy(ctx.config));
       const input: JsonObject = { ...body };

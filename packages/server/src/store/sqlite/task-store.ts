@@ -188,15 +188,15 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       }
       return taken;
     };
+    const cap = req.ownerConcurrency ?? null;
     for (const limit of req.services) {
       let free = Math.min(req.max - out.length, limit.concurrency - liveCount.get(limit.service, req.now)!);
-      const params = { service: limit.service, now: req.now, cap: req.ownerConcurrency ?? null };
       // Again while rows come back: a batch may skip rows of an owner it filled up, and the next
       // query leaves that owner out. Each round takes at least its first row.
       for (const due of [dueQueued, expiredRunning]) {
         while (free > 0) {
-          const rows = due.all({ ...params, limit: free });
-          const taken = rows.length === 0 ? 0 : take(rows, limit);
+          const rows = due.all({ service: limit.service, now: req.now, cap, limit: free });
+          const taken = take(rows, limit);
           free -= taken;
           if (taken === 0 || rows.length < free + taken) break;
         }
