@@ -55,6 +55,28 @@ export const configSchema = z.strictObject({
   trustProxy: z.union([z.boolean(), z.array(z.string().min(1))]).default(['loopback', 'linklocal', 'uniquelocal']),
   /** Largest request body accepted, in bytes. */
   bodyLimit: z.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Deepest nesting of arrays and objects a JSON body may have (checked while parsing, before
+   * anything is stored); deeper bodies are refused with 400 in the dialect's envelope.
+   */
+  jsonMaxDepth: z.number().int().min(2).max(1000).default(64),
+  /**
+   * How long a client may take to send a request. A request that has not arrived whole within
+   * `requestMs` (headers within `headersMs`) is answered 408 and its connection closed, so slow
+   * senders cannot hold sockets and memory. Waiting for a result after the request has arrived
+   * (inline waits, `Prefer: wait`, event streams) is not limited by these.
+   */
+  timeouts: z
+    .strictObject({
+      requestMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      headersMs: z.number().int().min(100).max(3_600_000).default(10_000),
+      /** An idle keep-alive connection is closed after this long. */
+      keepAliveMs: z.number().int().min(100).max(3_600_000).default(72_000),
+      /** How often open connections are checked against the two limits above. */
+      checkIntervalMs: z.number().int().min(50).max(60_000).default(5_000),
+    })
+    .refine((t) => t.requestMs >= t.headersMs, { message: 'timeouts.requestMs must be at least timeouts.headersMs', path: ['requestMs'] })
+    .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SQLite `synchronous`: `normal` survives a process crash, `full` also a power loss. */
   sqliteSync: z.enum(['normal', 'full']).default('normal'),
