@@ -40,6 +40,7 @@ import { webhooksApiPlugin } from './webhooks-api.js';
 import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
 import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
+import { jsonBodyParser } from './body.js';
 import type { DialectContext } from './context.js';
 
 export interface GatewayOptions {
@@ -144,16 +145,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return503OnClosing: true,
     trustProxy: config.trustProxy,
   });
-  // Every API body is JSON, whatever the content type (clients send text/plain or forget it), and
-  // an empty body is no body (fal and Replicate clients send a JSON content type on body-less
-  // calls); handlers that need a body say so (jsonBody → "Request body is empty").
-  const json = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, (req, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') done(null, undefined);
-    else json(req, text, done);
-  });
+  app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, jsonBodyParser(config.jsonMaxDepth));
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-trace-id', req.id);
     done();

@@ -3,7 +3,8 @@ import { GatewayError } from '../../core/errors.js';
 import type {
   ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest,
 } from '../../core/ports.js';
-import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
+import { STORED_MAX_DEPTH, clipDepth } from '../../core/json.js';
+import type { JsonObject, JsonValue, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
@@ -42,6 +43,15 @@ interface TaskRow {
 /** A due row with its owner's concurrency cap (null: none). */
 type CappedRow = TaskRow & { owner_cap: number | null };
 
+/**
+ * A stored JSON column, clipped below STORED_MAX_DEPTH levels: bodies are depth-checked when
+ * they arrive, but a row written before that check (or by another writer) must still read and
+ * render (JSON.stringify overflows the stack at a few thousand levels).
+ */
+function stored<T>(text: string): T {
+  return clipDepth(JSON.parse(text) as JsonValue, STORED_MAX_DEPTH) as T;
+}
+
 function toTask(row: TaskRow): Task {
   const error: TaskError | null =
     row.error_code !== null ? { code: row.error_code, message: row.error_message ?? '' } : null;
@@ -51,9 +61,9 @@ function toTask(row: TaskRow): Task {
     service: row.service,
     dialect: row.dialect,
     state: row.state,
-    request: JSON.parse(row.request) as JsonObject,
-    input: JSON.parse(row.input) as JsonObject,
-    output: row.output === null ? null : (JSON.parse(row.output) as TaskOutput),
+    request: stored<JsonObject>(row.request),
+    input: stored<JsonObject>(row.input),
+    output: row.output === null ? null : stored<TaskOutput>(row.output),
     error,
     traceId: row.trace_id,
     callbackUrl: row.callback_url,
@@ -67,7 +77,7 @@ function toTask(row: TaskRow): Task {
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at,
     attempts: row.attempts,
-    meta: JSON.parse(row.meta) as JsonObject,
+    meta: stored<JsonObject>(row.meta),
     webhookEvents: JSON.parse(row.webhook_events) as WebhookEvent[],
     origin: row.origin,
     price: row.price,
