@@ -3,12 +3,20 @@
  * URLs that resolve to loopback, private, link-local or metadata addresses (IP literals, IPv6,
  * IPv4-mapped IPv6, `localhost`) in its own error envelope and creates nothing; a public address
  * is accepted. Delivery is off in these gateways, so nothing is ever sent; the only name resolved
- * is `localhost` (from /etc/hosts).
+ * is `localhost` (from /etc/hosts). IPv6 forms that embed an IPv4 address (IPv4-translated
+ * `::ffff:0:127.0.0.1`, 6to4, NAT64) are refused at create in every dialect and, for a task
+ * whose callback skipped the create-time check, at delivery: the only receiver is on 127.0.0.1
+ * and nothing else is ever connected to (each such test first asserts the address is classified
+ * as blocked, so code that would let it through fails before any connection is attempted).
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { checkCallbackUrl } from '../src/http/callback-url.js';
-import { startGateway, type Reply, type TestGateway } from './helpers.js';
+import { checkLiteralHost, WebhookSender } from '../src/webhooks/sender.js';
+import { isBlockedAddress } from '../src/webhooks/ssrf.js';
+import { removeDir, startGateway, type Reply, type TestGateway } from './helpers.js';
 
 const REFUSED: Array<[url: string, address: RegExp]> = [
   ['http://127.0.0.1/x', /\(127\.0\.0\.1\)/],
@@ -169,5 +177,102 @@ describe('checkCallbackUrl', () => {
     assert.equal(await checkCallbackUrl('https://[2606:4700::1]:8443/h?x=1', 'webhook', deny), 'https://[2606:4700::1]:8443/h?x=1');
     assert.equal(await checkCallbackUrl(PUBLIC, 'webhook', deny), PUBLIC);
     assert.equal(await checkCallbackUrl('http://10.0.0.1/x', 'webhook', { allowPrivate: true }), 'http://10.0.0.1/x');
+  });
+});
+
+/** A receiver on 127.0.0.1 answering 200 to anything; counts what reaches it. */
+async function receiver() {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits++;
+    req.resume();
+    res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    hits: () => hits,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** IPv6 literals embedding 127.0.0.1 or 169.254.169.254 (as URL hosts, and as the URL parser prints them). */
+const EMBEDDED: Array<[host: string, address: string]> = [
+  ['[::ffff:0:127.0.0.1]', '::ffff:0:7f00:1'],
+  ['[::ffff:0:7f00:1]', '::ffff:0:7f00:1'],
+  ['[2002:7f00:1::]', '2002:7f00:1::'],
+  ['[2002:a9fe:a9fe::]', '2002:a9fe:a9fe::'],
+  ['[64:ff9b:1::7f00:1]', '64:ff9b:1::7f00:1'],
+];
+
+describe('IPv6 forms embedding an IPv4 address, with private callbacks not allowed', () => {
+  let t: TestGateway;
+  before(async () => {
+    t = await startGateway({ config: { webhooks: { allowPrivateCallbacks: false, enabled: false } } });
+  });
+  after(() => t.close());
+
+  for (const dialect of DIALECTS) {
+    test(`${dialect.name}: http://[::ffff:0:127.0.0.1]:PORT/, 6to4 and NAT64 local-use are refused at create; nothing is created`, async () => {
+      const port = new URL(t.url).port;
+      for (const [host, address] of EMBEDDED) {
+        const url = `http://${host}:${port}/hook`;
+        const message = dialect.refused(await dialect.create(t, url));
+        assert.match(message, HINT, url);
+        assert.ok(message.includes(`(${address})`), `${url}: ${message}`);
+      }
+      assert.deepEqual(await t.gw.tasks.list({ ownerId: t.ownerId, limit: 100 }), []);
+    });
+  }
+});
+
+describe('http://[::ffff:0:127.0.0.1]:PORT/ at delivery time', () => {
+  test('refused by the sender before it connects; the receiver on 127.0.0.1 gets nothing', async () => {
+    // Classified first: nothing below may try to connect to an address that is not refused.
+    assert.equal(isBlockedAddress('::ffff:0:7f00:1'), true, 'precondition: ::ffff:0:7f00:1 is blocked');
+    const rx = await receiver();
+    const sender = new WebhookSender({ timeoutMs: 1000, allowPrivateCallbacks: false, maxResponseBytes: 1024 });
+    try {
+      const url = `http://[::ffff:0:127.0.0.1]:${rx.port}/hook`;
+      assert.throws(() => checkLiteralHost(new URL(url)), { name: 'BlockedAddressError' });
+      const r = await sender.send(url, { 'content-type': 'application/json' }, '{}');
+      assert.equal(r.statusCode, null);
+      assert.match(r.error ?? '', /::ffff:0:7f00:1, a loopback, private, link-local or metadata address/);
+      assert.equal(rx.hits(), 0);
+    } finally {
+      await Promise.all([sender.close(), rx.close()]);
+    }
+  });
+
+  test('a task whose callback skipped the create-time check is never delivered: every attempt is refused', async () => {
+    assert.equal(isBlockedAddress('::ffff:0:7f00:1'), true, 'precondition: ::ffff:0:7f00:1 is blocked');
+    const rx = await receiver();
+    const t = await startGateway({ config: { webhooks: { allowPrivateCallbacks: false, enabled: true } } });
+    try {
+      const callbackUrl = `http://[::ffff:0:127.0.0.1]:${rx.port}/hook`;
+      // Straight to the task service: the dialects' create-time check is not on this path.
+      const task = await t.gw.tasks.create({
+        ownerId: t.ownerId, service: 'demo/image', dialect: 'task-api', request: { prompt: 'a cat' }, input: { prompt: 'a cat' },
+        traceId: 'ssrf-delivery', callbackUrl,
+      });
+      const end = Date.now() + 8000;
+      let delivery;
+      for (;;) {
+        [delivery] = await t.gw.webhookStore.listDeliveries(t.ownerId, { taskId: task.id, limit: 5 });
+        if (delivery?.state === 'failed' || delivery?.state === 'delivered' || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(delivery?.state, 'failed', JSON.stringify(delivery));
+      assert.equal(delivery.log.length, 3, 'every attempt of the schedule was made');
+      for (const attempt of delivery.log) {
+        assert.equal(attempt.statusCode, null);
+        assert.match(attempt.error ?? '', /::ffff:0:7f00:1, a loopback, private, link-local or metadata address/);
+      }
+      assert.equal(rx.hits(), 0, 'nothing reached the receiver');
+    } finally {
+      await t.close();
+      removeDir(t.dataDir);
+      await rx.close();
+    }
   });
 });

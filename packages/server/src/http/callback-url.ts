@@ -1,9 +1,11 @@
 /**
  * Client-supplied callback URLs (task API `callback_url`, APIXO `callback_url`, fal `?fal_webhook=`,
  * Replicate `webhook`), validated in one place for every dialect: the URL's shape, then (unless the
- * operator allows private callbacks) the addresses its host resolves to — loopback, private,
- * link-local and metadata addresses are refused (SSRF). The delivery engine checks the address
- * again when it connects, so a host that changes its DNS answer later gains nothing.
+ * operator allows private callbacks) the addresses its host resolves to — every address must be
+ * public unicast and not one of the gateway host's own addresses; loopback, private, link-local,
+ * metadata, reserved/TEST-NET and IPv6 translation forms (IPv4-translated, NAT64, 6to4, Teredo)
+ * are refused (SSRF; the exact rule is in webhooks/ssrf.ts). The delivery engine checks the
+ * address again when it connects, so a host that changes its DNS answer later gains nothing.
  */
 import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
@@ -14,7 +16,7 @@ export const MAX_CALLBACK_URL = 2048;
 export const RESOLVE_TIMEOUT_MS = 5000;
 
 export interface CallbackPolicy {
-  /** Accept hosts that resolve to loopback, private, link-local or metadata addresses. */
+  /** Accept hosts that resolve to any address (loopback, private, link-local, metadata, the host's own …). */
   allowPrivate: boolean;
 }
 
@@ -52,7 +54,9 @@ export async function checkCallbackUrl(value: unknown, label: string, policy: Ca
 /**
  * Refuses (`bad_request`) a callback URL whose host resolves to a blocked address, or does not
  * resolve, unless the policy allows private callbacks (then nothing is resolved at all). IP
- * literals — also IPv6 and IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`) — are checked without DNS.
+ * literals — also IPv6, IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`, classified by its IPv4 address)
+ * and the other IPv4-embedding forms (`[::ffff:0:127.0.0.1]`, `[2002:7f00:1::]`, refused outright)
+ * — are checked without DNS.
  */
 export async function checkCallbackAddress(url: string, label: string, policy: CallbackPolicy): Promise<void> {
   if (policy.allowPrivate) return;
