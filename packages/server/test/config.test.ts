@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load.js';
-import { tempDir } from './helpers.js';
+import { ADMIN_TOKEN, startGateway, tempDir } from './helpers.js';
 import { CLI, SERVER_ROOT } from './process.js';
 
 test('defaults: 127.0.0.1:8787, 1 MiB bodies, the seeds’ services', () => {
@@ -91,4 +91,100 @@ test('the CLI resolves ./taskgate.config.json and ./data from where npm was run 
   });
   assert.equal(run.status, 0, run.stderr);
   assert.equal((JSON.parse(run.stdout) as { port: number }).port, 9123);
+});
+
+/** The ConfigError `fn` throws (fails the test if it throws nothing else). */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+/** loadConfig over a config file holding `content` (in a fresh temp dir). */
+function fromFile(content: unknown): { file: string; load: () => ReturnType<typeof loadConfig> } {
+  const file = join(tempDir(), 'taskgate.config.json');
+  writeFileSync(file, JSON.stringify(content));
+  return { file, load: () => loadConfig({ TASKGATE_CONFIG: file }, SERVER_ROOT) };
+}
+
+test('one field of a built-in service overrides just that field: {"demo/image":{"price":3}}', () => {
+  const svc = fromFile({ services: { 'demo/image': { price: 3 } } }).load().services['demo/image'];
+  assert.equal(svc?.price, 3);
+  assert.equal(svc?.provider, 'demo-image');
+  assert.equal(svc?.mode, 'wait');
+  assert.deepEqual(svc?.options, { latencyMs: 1000 }, 'the built-in options stay');
+});
+
+test('midjourney/imagine with provider + price keeps shape midjourney and the APIXO alias', () => {
+  const svc = fromFile({ services: { 'midjourney/imagine': { provider: 'demo-image', price: 3 } } }).load().services['midjourney/imagine'];
+  assert.equal(svc?.price, 3);
+  assert.equal(svc?.shape, 'midjourney');
+  assert.deepEqual(svc?.aliases.apixo, ['midjourney']);
+  assert.deepEqual(svc?.options, { latencyMs: 3000 }, 'same provider: the built-in options stay');
+});
+
+test('a gateway with midjourney/imagine overridden by {provider, price} still answers the APIXO model midjourney', async () => {
+  const t = await startGateway({
+    config: { dispatch: { enabled: false } },
+    services: { 'midjourney/imagine': { provider: 'demo-image', price: 3, options: { latencyMs: 10, steps: 1, defaultWidth: 64, defaultHeight: 64 } } },
+  });
+  try {
+    const topUp = await t.call('POST', `/admin/accounts/${t.ownerId}/topup`, { token: ADMIN_TOKEN, body: { amount: 3, reason: 'test' } });
+    assert.equal(topUp.status, 200, topUp.text);
+    const r = await t.call('POST', '/api/v1/generateTask/midjourney', { body: { input: { prompt: 'a lighthouse' } } });
+    assert.equal(r.status, 200, r.text);
+    const task = await t.gw.tasks.get(t.ownerId, r.json.data.taskId);
+    assert.equal(task?.service, 'midjourney/imagine');
+    assert.deepEqual((await t.call('GET', '/v1/account/balance')).json, { balance: 0, held: 3, used: 0 }, 'the file’s price applies');
+  } finally {
+    await t.close();
+  }
+});
+
+test('schema defaults never overwrite a built-in field: veo/videos with only a price stays mode async', () => {
+  const cfg = fromFile({ services: { 'veo/videos': { price: 2 } } }).load();
+  assert.equal(cfg.services['veo/videos']?.mode, 'async');
+  assert.equal(cfg.services['veo/videos']?.shape, 'video');
+  assert.equal(cfg.services['veo/videos']?.price, 2);
+  assert.equal(parseConfig({ services: { 'veo/videos': { provider: 'demo-video', price: 2 } } }).services['veo/videos']?.mode, 'async');
+});
+
+test('options and aliases merge key by key; another provider drops the built-in options; new services need a provider', () => {
+  const cfg = parseConfig({
+    services: {
+      'demo/image': { options: { steps: 2 } },
+      'flux/dev': { aliases: { queue: ['acme/flux'] } },
+      'veo/videos': { provider: 'demo-image' },
+    },
+  });
+  assert.deepEqual(cfg.services['demo/image']?.options, { latencyMs: 1000, steps: 2 });
+  assert.deepEqual(cfg.services['flux/dev']?.aliases, { apixo: ['flux-dev'], queue: ['acme/flux'], replicate: ['black-forest-labs/flux-dev'] });
+  assert.deepEqual(cfg.services['veo/videos']?.options, {}, 'demo-video’s latency is not demo-image’s');
+  assert.equal(cfg.services['veo/videos']?.shape, 'video');
+  assert.deepEqual(parseConfig({ services: { 'flux/dev': { aliases: { apixo: [] } } } }).services['flux/dev']?.aliases.apixo, [], 'an empty list removes an alias');
+  const err = configError(() => parseConfig({ services: { 'new/thing': { price: 1 } } }));
+  assert.match(err.message, /services\.new\/thing\.provider: required/);
+});
+
+test('provider options are strict: an unknown option is an error naming services.<name>.options.<field>', () => {
+  const { file, load } = fromFile({ services: { 'demo/image': { options: { apiKey: 'sk-planted-0001' } }, 'x/clip': { provider: 'demo-video', options: { latencyMs: 5, colour: 'red' } } } });
+  const err = configError(load);
+  assert.equal(err.source, file);
+  assert.ok(err.problems.includes('services.demo/image.options.apiKey: unknown field'), err.message);
+  assert.ok(err.problems.includes('services.x/clip.options.colour: unknown field'), err.message);
+  assert.doesNotMatch(err.message, /sk-planted/);
+});
+
+test('an error in the file names the file and the field path (unknown fields too)', () => {
+  const { file, load } = fromFile({ dispatch: { leaseMs: 'long', colour: 'blue' }, services: { 'demo/image': { price: -1 } } });
+  const err = configError(load);
+  assert.equal(err.source, file);
+  assert.ok(err.message.startsWith(`invalid configuration (${file}):`), err.message);
+  assert.match(err.message, /^ {2}- dispatch\.leaseMs: /m);
+  assert.match(err.message, /^ {2}- dispatch\.colour: unknown field$/m);
+  assert.match(err.message, /^ {2}- services\.demo\/image\.price: /m);
 });

@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseExpiry, TokenService, type TokenPatch, type TokenRecord } from '../accounts/tokens.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { redactSecrets } from '../config/redact.js';
 import { createGateway } from '../http/gateway.js';
 import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
@@ -174,9 +175,11 @@ async function main(argv: string[]): Promise<void> {
       close();
       return;
     }
-    case 'config':
-      process.stdout.write(`${JSON.stringify(loadConfig(process.env, baseDir), null, 2)}\n`);
+    case 'config': {
+      // Secret-looking fields and URL credentials never reach the terminal (or a pasted bug report).
+      process.stdout.write(`${JSON.stringify(redactSecrets(loadConfig(process.env, baseDir)), null, 2)}\n`);
       return;
+    }
     default:
       throw new Error(USAGE);
   }

@@ -1,31 +1,47 @@
 /**
  * Loads the configuration: built-in defaults, then `TASKGATE_CONFIG` or `./taskgate.config.json`
- * if present, then environment overrides (HOST, PORT, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL).
- * Any problem is reported as a ConfigError listing every invalid field.
+ * if present (its services merged field by field over the built-in ones), then environment
+ * overrides (HOST, PORT, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL, TASKGATE_WEBHOOK_RETRY_SCHEDULE,
+ * TASKGATE_ALLOW_PRIVATE_CALLBACKS). Any problem is reported as a ConfigError naming where the
+ * value came from (the variable, the file and field, or the built-in defaults), listing every one.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { createProvider } from '../providers/index.js';
-import { configSchema, DEFAULT_SERVICES, type ConfigInput, type GatewayConfig } from './schema.js';
+import { readEnv } from './env.js';
+import { isPlainObject, mergeServices } from './merge.js';
+import { configSchema, type GatewayConfig } from './schema.js';
 
 export class ConfigError extends Error {
-  constructor(source: string, problems: string[]) {
+  constructor(
+    /** Where the bad values came from: a file's path, `environment`, `built-in defaults`, … */
+    readonly source: string,
+    readonly problems: string[],
+  ) {
     super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
 
-function describe(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`);
+/** `path.to.field: message` (under `prefix`); an unknown field is named by its own path. */
+function describe(issues: readonly z.core.$ZodIssue[], prefix: readonly string[] = []): string[] {
+  const name = (path: readonly string[]): string => (path.length ? path.join('.') : '(root)');
+  return issues.flatMap((i) => {
+    const at = [...prefix, ...i.path.map(String)];
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${name([...at, k])}: unknown field`);
+    return [`${name(at)}: ${i.message}`];
+  });
 }
 
-/** Validates a config object (file contents merged with env), adding the default services. */
+/**
+ * Validates a config object (file contents merged with env). Its `services` are merged over the
+ * built-in ones field by field, before the schema's defaults apply.
+ */
 export function parseConfig(raw: unknown, source = 'config'): GatewayConfig {
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchema.safeParse(isPlainObject(raw) ? { ...raw, services: mergeServices(raw.services) } : raw);
   if (!parsed.success) throw new ConfigError(source, describe(parsed.error.issues));
-  const defaults = configSchema.shape.services.parse(DEFAULT_SERVICES);
-  const config: GatewayConfig = { ...parsed.data, services: { ...defaults, ...parsed.data.services } };
+  const config: GatewayConfig = parsed.data;
   // Providers validate their own options now, so a typo fails at start, not at the first task.
   const problems: string[] = [];
   for (const [name, svc] of Object.entries(config.services)) {
@@ -33,7 +49,7 @@ export function parseConfig(raw: unknown, source = 'config'): GatewayConfig {
       createProvider(svc.provider, svc.options);
     } catch (err) {
       const issues = (err as { issues?: z.core.$ZodIssue[] }).issues;
-      if (issues) problems.push(...describe(issues).map((p) => `services.${name}.options.${p}`));
+      if (issues) problems.push(...describe(issues, ['services', name, 'options']));
       else problems.push(`services.${name}.provider: ${(err as Error).message}`);
     }
   }
@@ -76,26 +92,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       throw new ConfigError(source, [`not valid JSON: ${(err as Error).message}`]);
     }
   }
-  const webhooks = webhookOverrides(env, raw.webhooks);
-  return parseConfig({ ...raw, ...envOverrides(env), ...(webhooks ? { webhooks } : {}) } satisfies ConfigInput | Record<string, unknown>, source);
-}
-
-function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (env.HOST) out.host = env.HOST;
-  if (env.PORT) out.port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
-  if (env.TASKGATE_PUBLIC_URL) out.publicUrl = env.TASKGATE_PUBLIC_URL;
-  if (env.TASKGATE_LOG_LEVEL) out.logLevel = env.TASKGATE_LOG_LEVEL;
-  return out;
-}
-
-/** Webhook settings from the environment, over the file's `webhooks` section. */
-function webhookOverrides(env: NodeJS.ProcessEnv, fromFile: unknown): Record<string, unknown> | undefined {
-  const out: Record<string, unknown> = {};
-  if (env.TASKGATE_WEBHOOK_RETRY_SCHEDULE) {
-    out.retrySchedule = env.TASKGATE_WEBHOOK_RETRY_SCHEDULE.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+  const fromEnv = readEnv(env);
+  if (fromEnv.problems.length) throw new ConfigError('environment', fromEnv.problems);
+  const merged: Record<string, unknown> = { ...raw, ...fromEnv.top };
+  if (Object.keys(fromEnv.webhooks).length) {
+    // Over the file's section; a section that is not an object stays, for the schema to report.
+    if (raw.webhooks === undefined) merged.webhooks = fromEnv.webhooks;
+    else if (isPlainObject(raw.webhooks)) merged.webhooks = { ...raw.webhooks, ...fromEnv.webhooks };
   }
-  if (env.TASKGATE_ALLOW_PRIVATE_CALLBACKS) out.allowPrivateCallbacks = ['1', 'true', 'yes'].includes(env.TASKGATE_ALLOW_PRIVATE_CALLBACKS.toLowerCase());
-  if (Object.keys(out).length === 0) return undefined;
-  return { ...(typeof fromFile === 'object' && fromFile !== null ? fromFile : {}), ...out };
+  return parseConfig(merged, source);
 }

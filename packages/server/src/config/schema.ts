@@ -5,8 +5,13 @@ import { isValidPattern } from '../accounts/moderation.js';
 export const TASK_API_SHAPES = ['midjourney', 'suno', 'video', 'generic'] as const;
 
 const serviceSchema = z.strictObject({
-  /** Which provider does the work (`demo-image`, `demo-audio`, `demo-video`). */
-  provider: z.string().min(1),
+  /**
+   * Which provider does the work (`demo-image`, `demo-audio`, `demo-video`). A built-in service
+   * has one already; a new service must name it.
+   */
+  provider: z
+    .string({ error: (iss) => (iss.input === undefined ? 'required (a service that is not built in needs a complete definition)' : undefined) })
+    .min(1),
   /** `wait`: create may hold the request until the result is ready; `async`: always answer at once. */
   mode: z.enum(['wait', 'async']).default('wait'),
   /** Longest a waiting create holds the request before answering with the task id. */
@@ -27,7 +32,7 @@ const serviceSchema = z.strictObject({
       z.strictObject({ base: z.number().int().min(0).default(0), perUnit: z.number().min(0), field: z.string().min(1) }),
     ])
     .default(0),
-  /** Provider options (latency, moderation words, default sizes …), validated by the provider. */
+  /** Provider options (latency, moderation words, default sizes …), validated strictly by the provider. */
   options: z.record(z.string(), z.unknown()).default({}),
   /**
    * Names the service answers to in the other dialects: APIXO models, queue (fal) endpoints,
@@ -147,7 +152,10 @@ export const configSchema = z.strictObject({
       concurrency: z.number().int().min(1).max(1_000_000).nullable().default(null),
     })
     .prefault({}),
-  /** Services by name (`midjourney/imagine`); merged over the built-in defaults by name. */
+  /**
+   * Services by name (`midjourney/imagine`). A built-in service named here keeps every field the
+   * file does not give (`options` and `aliases` merge key by key; see merge.ts); others are new.
+   */
   services: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'service names look like "vendor/action"'), serviceSchema).default({}),
 });
 export type GatewayConfig = z.infer<typeof configSchema>;

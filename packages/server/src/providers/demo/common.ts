@@ -6,8 +6,8 @@ import { GatewayError } from '../../core/errors.js';
 import type { ProviderContext } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
 
-/** Options every demo provider accepts in its service's `options`. */
-export const demoOptionsSchema = z.object({
+/** Options every demo provider accepts in its service's `options` (any other key is refused). */
+export const demoOptionsSchema = z.strictObject({
   /** Simulated generation time. */
   latencyMs: z.number().int().min(0).max(3_600_000).default(1500),
   /** Progress reports spread over the latency. */
