@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
 import type { Account, LedgerEntry, LedgerStore } from '../core/ports.js';
 import { isJsonObject, type JsonObject } from '../core/types.js';
-import { requireAdmin, requireToken } from './auth.js';
+import { authenticate, ownerOf, requireAdmin } from './auth.js';
 import type { DialectContext } from './context.js';
 import { jsonBody } from './request.js';
 
@@ -22,10 +22,11 @@ const entry = (e: LedgerEntry): JsonObject => ({
 /** Owner routes, mounted at /v1/account. */
 export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.get('/balance', async (req) => account(await ledger.account((await requireToken(req, ctx)).id)));
+    app.addHook('onRequest', authenticate(ctx));
+    app.get('/balance', async (req) => account(await ledger.account(ownerOf(req).id)));
 
     app.get('/ledger', async (req) => {
-      const owner = await requireToken(req, ctx);
+      const owner = ownerOf(req);
       const { before, limit } = page(req);
       const items = await ledger.entries(owner.id, { before, limit: limit + 1 });
       const shown = items.slice(0, limit);

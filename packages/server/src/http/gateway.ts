@@ -41,6 +41,7 @@ import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
 import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
 import { jsonBodyParser } from './body.js';
+import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
 
 export interface GatewayOptions {
@@ -143,13 +144,27 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
     return503OnClosing: true,
+    // Node's own limits on slow clients (Fastify turns requestTimeout off by default).
+    requestTimeout: config.timeouts.requestMs,
+    keepAliveTimeout: config.timeouts.keepAliveMs,
+    http: { headersTimeout: config.timeouts.headersMs, connectionsCheckingInterval: config.timeouts.checkIntervalMs },
+    clientErrorHandler: clientErrorHandler(config.timeouts),
     trustProxy: config.trustProxy,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, jsonBodyParser(config.jsonMaxDepth));
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-trace-id', req.id);
-    done();
+    // An unknown path is answered before its body is read (the not-found handler of the dialect
+    // the path belongs to); authenticated routes check the token here too (`authenticate`).
+    if (req.is404) void req.routeOptions.handler.call(app, req, reply);
+    else done();
+  });
+  // A response sent before the whole body arrived (401, 404, 413 …) closes the connection: a
+  // slow or endless body is not waited for, read or buffered.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (!req.raw.complete) void reply.header('connection', 'close');
+    done(null, payload);
   });
 
   // The task API envelope is the default: admin, files and unknown paths answer in it too.

@@ -14,7 +14,7 @@ import type { WebhookStore } from '../core/ports.js';
 import type { DeliveryAttempt, JsonObject, WebhookDelivery } from '../core/types.js';
 import { isJsonObject } from '../core/types.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
-import { requireToken } from './auth.js';
+import { authenticate, ownerOf } from './auth.js';
 import type { DialectContext } from './context.js';
 
 export interface WebhooksApiDeps {
@@ -38,7 +38,8 @@ interface IdParams {
 export function webhooksApiPlugin(ctx: DialectContext, deps: WebhooksApiDeps) {
   const { store, secrets } = deps;
   return async function register(app: FastifyInstance): Promise<void> {
-    const owner = async (req: FastifyRequest): Promise<string> => (await requireToken(req, ctx)).id;
+    app.addHook('onRequest', authenticate(ctx));
+    const owner = async (req: FastifyRequest): Promise<string> => ownerOf(req).id;
 
     app.get('/secret', async (req) => {
       const [secret, ...previous] = await secrets.active(await owner(req));

@@ -8,7 +8,7 @@ import type { TokenRecord } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ServiceDefinition } from '../../core/services.js';
 import type { Task } from '../../core/types.js';
-import { admitCreate, requireToken } from '../../http/auth.js';
+import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -37,8 +37,9 @@ export function apixoPlugin(ctx: DialectContext) {
 
     // onRequest runs before the body is read: 401 for a bad key, then 404 for an unknown model,
     // and only then body problems (400) — nobody unauthenticated gets a large body parsed.
+    app.addHook('onRequest', authenticate(ctx));
     async function resolve(req: FastifyRequest<{ Params: Params }>): Promise<void> {
-      const owner = await requireToken(req, ctx);
+      const owner = ownerOf(req);
       const { model } = req.params;
       const service = ctx.tasks.services.findByAlias(DIALECT, model);
       if (!service) throw new GatewayError('no_api', `Model "${model}" not found`);

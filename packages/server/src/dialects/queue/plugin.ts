@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task, TaskLog } from '../../core/types.js';
-import { admitCreate, requireToken } from '../../http/auth.js';
+import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, idempotencyKey } from '../../http/request.js';
@@ -33,6 +33,7 @@ export function queuePlugin(ctx: DialectContext) {
     const prefix = app.prefix;
     app.setErrorHandler(queueErrorHandler(ctx.config.bodyLimit));
     app.setNotFoundHandler(queueNotFound);
+    app.addHook('onRequest', authenticate(ctx));
     const urlsFor = (req: FastifyRequest, appPath: string, id: string): RequestUrls =>
       requestUrls(baseUrl(req, ctx.config.publicUrl), prefix, appPath, id);
 
@@ -41,7 +42,7 @@ export function queuePlugin(ctx: DialectContext) {
 
     /** The owner's task under this app; another token's task is as unknown as a missing one. */
     async function findTask(req: FastifyRequest, path: RequestPath): Promise<Task> {
-      const owner = await requireToken(req, ctx);
+      const owner = ownerOf(req);
       const services = servicesUnder(ctx.tasks.services, path.app);
       if (services.length === 0) throw new GatewayError('no_api', `App not found: ${path.app}`);
       const task = await ctx.tasks.get(owner.id, path.id);
@@ -50,7 +51,7 @@ export function queuePlugin(ctx: DialectContext) {
     }
 
     app.post<Route>('/*', async (req, reply) => {
-      const owner = await requireToken(req, ctx);
+      const owner = ownerOf(req);
       const endpoint = req.params['*'];
       const def = ctx.tasks.services.findByAlias(DIALECT, endpoint);
       if (!def) throw new GatewayError('no_api', `App not found: ${endpoint}`);

@@ -5,11 +5,10 @@
  * Thin: parse → TaskService → render. Models are the services' `replicate` aliases.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TokenRecord } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
-import { admitCreate, requireToken } from '../../http/auth.js';
+import { admitCreate, authenticate as tokenHook, ownerOf, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, bearerToken, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -39,20 +38,12 @@ export function replicatePlugin(ctx: DialectContext) {
     app.setErrorHandler(replicateErrorHandler(ctx.config.bodyLimit));
 
     const models = new ModelCatalog(ctx.tasks.services, DIALECT);
-    const owners = new WeakMap<FastifyRequest, TokenRecord>();
     const routeModels = new WeakMap<FastifyRequest, ModelRef>();
     const base = (req: FastifyRequest): string => baseUrl(req, ctx.config.publicUrl);
     const apiRoot = (req: FastifyRequest): string => `${base(req)}${app.prefix}`;
 
     // onRequest runs before the body is read: 401 first, so nobody unauthenticated gets a body parsed.
-    async function authenticate(req: FastifyRequest): Promise<void> {
-      owners.set(req, await requireToken(req, ctx));
-    }
-    function ownerOf(req: FastifyRequest): TokenRecord {
-      const owner = owners.get(req);
-      if (!owner) throw new GatewayError('api_error', 'Request was not authenticated');
-      return owner;
-    }
+    const authenticate = tokenHook(ctx);
     async function resolveRouteModel(req: FastifyRequest<{ Params: ModelParams }>): Promise<void> {
       const name = `${req.params.owner}/${req.params.name}`;
       const model = models.byName(name);

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, statusForCode } from '../../core/errors.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
-import { admitCreate, requireToken } from '../../http/auth.js';
+import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
@@ -24,12 +24,13 @@ interface Params {
 export function taskApiPlugin(ctx: DialectContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     const shapeOf = (service: string): TaskApiShape => ctx.config.services[service]?.shape ?? 'generic';
+    app.addHook('onRequest', authenticate(ctx));
 
     app.post<{ Params: Params }>('/:service/:action', async (req, reply) => {
       const { service, action } = req.params;
       if (action === 'tasks') return queryTasks(req, service);
       const def = ctx.tasks.services.get(`${service}/${action}`);
-      const owner = await admitCreate(ctx, await requireToken(req, ctx), def.name);
+      const owner = await admitCreate(ctx, ownerOf(req), def.name);
       const body = jsonBody(req);
       const { callbackUrl, async } = await controlFields(body, callbackPolicy(ctx.config));
       const input: JsonObject = { ...body };
@@ -52,7 +53,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       if (!ctx.tasks.services.all().some((s) => s.name.startsWith(`${vendor}/`))) {
         throw new GatewayError('no_api', `Service ${vendor} is not registered`);
       }
-      const owner = await requireToken(req, ctx);
+      const owner = ownerOf(req);
       const body = jsonBody(req);
       const base = baseUrl(req, ctx.config.publicUrl);
       const visible = (t: Task | null): t is Task => t !== null && t.service.startsWith(`${vendor}/`);
