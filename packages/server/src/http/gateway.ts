@@ -2,7 +2,6 @@
  * Server assembly: opens the store, builds core services, providers and workers, and mounts the
  * dialects on one Fastify instance. `createGateway` is what `taskgate serve` and the tests run.
  */
-import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -18,6 +17,7 @@ import { ServiceRegistry, priceOf } from '../core/services.js';
 import type { JsonObject } from '../core/types.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
+import { filesPlugin } from './files.js';
 import { apixoErrorHandler } from '../dialects/apixo/errors.js';
 import { apixoPlugin } from '../dialects/apixo/plugin.js';
 import { queueErrorHandler } from '../dialects/queue/errors.js';
@@ -172,10 +172,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
-  await app.register(fastifyStatic, {
-    root: filesDir, prefix: `${FILES_ROUTE}/`, index: false, list: false, dotfiles: 'deny',
-    immutable: true, maxAge: '1d',
-  });
+  await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
   await app.register(adminPlugin(ctx), { prefix: '/admin' });
   await app.register(taskApiPlugin(ctx), { prefix: '/v1' });
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
