@@ -14,10 +14,18 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts the gateway and resolves once it logs its URL (bounded by `timeoutMs`). */
-export function startServer(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
-    cwd: SERVER_ROOT,
+export const REPO_ROOT = join(SERVER_ROOT, '..', '..');
+
+/**
+ * Starts the gateway and resolves once it logs its URL (bounded by `timeoutMs`). `via: 'npm'`
+ * runs the README's own `npm start` from the repository root (the child is then npm itself).
+ */
+export function startServer(env: Record<string, string>, timeoutMs = 20_000, opts: { via?: 'node' | 'npm' } = {}): Promise<ServerProcess> {
+  const [command, args, cwd] = opts.via === 'npm'
+    ? ['npm', ['start', '--silent'], REPO_ROOT] as const
+    : [process.execPath, ['--import', 'tsx', CLI, 'serve'], SERVER_ROOT] as const;
+  const child = spawn(command, [...args], {
+    cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', TASKGATE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

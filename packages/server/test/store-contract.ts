@@ -206,5 +206,24 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(again.map((x) => x.id), [t.id]);
       await s.close();
     });
+
+    test('returnLeases (a clean stop) hands tasks back without counting the attempt', async () => {
+      const s = open();
+      const t = await s.insert(newTask());
+      for (let i = 0; i < 5; i++) {
+        const [claimed] = await s.claimDue({ workerId: `w${i}`, now: 100 + i, leaseMs: 100_000, max: 10, services: [limit()] });
+        assert.deepEqual([claimed?.id, claimed?.attempts, claimed?.startedAt], [t.id, 1, 100]);
+        assert.equal(await s.returnLeases('someone-else'), 0);
+        assert.equal(await s.returnLeases(`w${i}`), 1);
+        const back = await s.get(t.id);
+        assert.deepEqual([back?.state, back?.leaseOwner, back?.attempts], ['running', null, 0]);
+        // Nobody holds it any more, so no start sees a dead worker to recover.
+        assert.deepEqual(await s.runningLeaseOwners(), []);
+      }
+      const [last] = await s.claimDue({ workerId: 'final', now: 200, leaseMs: 1000, max: 10, services: [limit()] });
+      const done = await s.finish({ id: t.id, workerId: 'final', now: 300, state: 'succeeded', output: { files: [] } });
+      assert.deepEqual([last?.attempts, done?.state], [1, 'succeeded']);
+      await s.close();
+    });
   });
 }

@@ -116,8 +116,17 @@ export interface TaskStore {
   /** How many queued tasks of the same service are ahead of this one (0 = next). */
   queuePosition(task: Task): Promise<number>;
   list(req: ListRequest): Promise<Task[]>;
-  /** Makes leases held by these workers claimable at once (their process is known dead). */
+  /**
+   * Makes leases held by these workers claimable at once (their process is known dead). The
+   * attempt they were making counts as lost (`maxAttempts`).
+   */
   releaseLeases(workerIds: readonly string[]): Promise<number>;
+  /**
+   * A worker stopping cleanly hands its running tasks back: claimable at once, no longer leased
+   * to it, and the attempt it was making does not count (a graceful restart never uses up
+   * `maxAttempts`). The task keeps its first start time and deadline.
+   */
+  returnLeases(workerId: string): Promise<number>;
   /** Lease owners of running tasks, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
   close(): Promise<void>;

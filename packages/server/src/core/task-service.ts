@@ -235,6 +235,11 @@ export class TaskService {
     return this.store.releaseLeases(workerIds);
   }
 
+  /** A clean stop of this worker: its running tasks are handed back without counting an attempt. */
+  returnLeases(workerId: string): Promise<number> {
+    return this.store.returnLeases(workerId);
+  }
+
   /** Lease owners of running tasks (for dead-worker detection). */
   runningLeaseOwners(): Promise<string[]> {
     return this.store.runningLeaseOwners();

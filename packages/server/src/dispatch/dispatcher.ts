@@ -199,8 +199,8 @@ export class Dispatcher {
   }
 
   /**
-   * Stops claiming. Running tasks are aborted and their leases released so another worker (or
-   * this one after a restart) picks them up at once.
+   * Stops claiming. Running tasks are aborted and handed back (not counted as lost attempts), so
+   * another worker, or this one after a restart, picks them up at once.
    */
   async stop(): Promise<void> {
     this.halt();
@@ -210,7 +210,8 @@ export class Dispatcher {
       entry.abort.abort(new Error('worker stopping'));
     }
     await Promise.allSettled(entries.map((e) => e.settled));
-    await this.opts.tasks.releaseLeases([this.opts.workerId]);
+    const returned = await this.opts.tasks.returnLeases(this.opts.workerId);
+    if (returned) this.opts.log.info({ tasks: returned }, 'running tasks handed back; they resume on the next start');
   }
 
   /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */

@@ -173,6 +173,11 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   const release = db.prepare<[string]>(
     `UPDATE tasks SET lease_expires_at = 0 WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
   );
+  // A clean stop: the attempt in progress is not a lost one, and nobody owns the task any more.
+  const giveBack = db.prepare<[string]>(
+    `UPDATE tasks SET lease_owner = NULL, lease_expires_at = 0, attempts = MAX(attempts - 1, 0)
+     WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
+  );
   const owners = db.prepare<[], string>(`SELECT DISTINCT lease_owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL`).pluck();
 
   const claimTx = db.transaction((req: ClaimRequest): Task[] => {
@@ -192,7 +197,8 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
         const deadline = (row.started_at ?? req.now) + limit.timeoutMs;
         const claimed = one(claim.all({ owner: req.workerId, until, now: req.now, deadline, id: row.id, from: row.state }));
         if (!claimed) continue;
-        if (claimed.attempts === 1) outbox.enqueue(claimed.id, 'start', req.now);
+        // The first start only: a task given back by a clean stop and claimed again announces nothing new.
+        if (row.started_at === null) outbox.enqueue(claimed.id, 'start', req.now);
         out.push(claimed);
         taken++;
       }
@@ -336,6 +342,10 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       const owners = new Set(workerIds);
       cache.evictWhere((t) => t.state === 'running' && t.leaseOwner !== null && owners.has(t.leaseOwner));
       return release.run(JSON.stringify(workerIds)).changes;
+    },
+    returnLeases: async (workerId) => {
+      cache.evictWhere((t) => t.state === 'running' && t.leaseOwner === workerId);
+      return giveBack.run(JSON.stringify([workerId])).changes;
     },
     runningLeaseOwners: async () => owners.all(),
     close: async () => {
