@@ -80,9 +80,10 @@ test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start on
   const config = parseConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', dispatch: { enabled: false } });
   try {
     const first = await createGateway({ config, dataDir });
+    assert.equal(first.generatedAdminToken, null, 'nothing generated before the port is bound');
+    const url = await first.listen();
     const generated = first.generatedAdminToken;
     assert.match(generated ?? '', /^tga_/);
-    const url = await first.listen();
     const ok = await call(url, 'GET', '/admin/tokens', generated!);
     assert.equal(ok.status, 200);
     await first.close();
@@ -93,8 +94,8 @@ test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start on
     assert.equal(stored, createHash('sha256').update(generated!).digest('hex'));
 
     const second = await createGateway({ config, dataDir });
-    assert.equal(second.generatedAdminToken, null, 'printed once: not generated again');
     const url2 = await second.listen();
+    assert.equal(second.generatedAdminToken, null, 'printed once: not generated again');
     assert.equal((await call(url2, 'GET', '/admin/tokens', generated!)).status, 200);
     await second.close();
 

@@ -46,14 +46,26 @@ function offlineTokens(): { tokens: TokenService; close: () => void } {
 async function serve(): Promise<void> {
   const config = loadConfig(process.env, baseDir);
   const gateway = await createGateway({ config, dataDir: dataDir(), adminToken: process.env.TASKGATE_ADMIN_TOKEN || undefined });
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (err) {
+    await gateway.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(
+        `cannot listen on ${config.host}:${config.port}: the port is already in use (another taskgate, or another ` +
+          'program). Stop it, or choose another port with PORT=… or "port" in the configuration file.',
+      );
+    }
+    throw err;
+  }
   if (gateway.generatedAdminToken) {
     process.stdout.write(
       `\nAdmin token (shown once; stored hashed — keep it safe):\n\n  ${gateway.generatedAdminToken}\n\n` +
-        `Create an API token with:\n  curl -X POST http://${config.host}:${config.port}/admin/tokens \\\n` +
+        `Create an API token with:\n  curl -X POST ${url}/admin/tokens \\\n` +
         `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n`,
     );
   }
-  const url = await gateway.listen();
   gateway.log.info({ url, data: dataDir(), services: Object.keys(config.services) }, 'taskgate listening');
   let stopping = false;
   const stop = (signal: string): void => {

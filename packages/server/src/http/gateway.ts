@@ -64,8 +64,11 @@ export interface Gateway {
   webhookSecrets: WebhookSecrets;
   config: GatewayConfig;
   log: Logger;
-  /** The admin token generated on this start (first start only); null otherwise. */
-  generatedAdminToken: string | null;
+  /**
+   * The admin token generated on this start, once `listen()` has bound the port (first start
+   * only, and only if none came from the environment); null otherwise.
+   */
+  readonly generatedAdminToken: string | null;
   /** Starts workers and listens; resolves with the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -80,7 +83,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // The task cache is coherent only while this process holds the database exclusively.
   const store = createSqliteTaskStore(db, { cacheSize: config.sqliteLocking === 'exclusive' ? 10_000 : 0 });
   const tokens = new TokenService(createSqliteTokenStore(db), { now: () => clock.now() });
-  const { generated } = await tokens.ensureAdmin(opts.adminToken);
+  // An admin token from the environment is set now; one is generated only once the port is bound
+  // (listen), so a start that fails leaves none behind that nobody saw.
+  if (opts.adminToken) await tokens.ensureAdmin(opts.adminToken);
+  let generated: string | null = null;
 
   const services = new ServiceRegistry(
     Object.entries(config.services).map(([name, svc]) => ({
@@ -187,11 +193,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let closed = false;
   return {
     app, tasks, tokens, dispatcher, webhooks, webhookStore, webhookSecrets, config, log,
-    generatedAdminToken: generated,
+    get generatedAdminToken() {
+      return generated;
+    },
     async listen() {
       // Bind first: if the port is taken, nothing has started working tasks.
       const url = await app.listen({ host: config.host, port: config.port });
       listenUrl = url;
+      generated = (await tokens.ensureAdmin(undefined)).generated;
       if (dispatcher) {
         const dead = deadLocalWorkers(await tasks.runningLeaseOwners(), workerId);
         if (dead.length) log.info({ workers: dead, tasks: await tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
