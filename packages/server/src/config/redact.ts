@@ -11,7 +11,9 @@
  * (`vendor/action`), not fields.
  */
 
-export const REDACTED = '[redacted]';
+import { REDACTED, redactUrl } from '../core/redact.js';
+
+export { REDACTED, redactUrl };
 
 /** Last-word endings that make a field secret whatever its value. */
 const SECRET_ENDING = /(key|keys|token|tokens|secret|secrets|password|passwords|passwd|pwd|passphrase|credential|credentials|authorization|auth|cookie|cookies|signature|sig)$/;
@@ -38,30 +40,6 @@ export function isSecretField(name: string, value: unknown): boolean {
   const last = parts[parts.length - 1] ?? '';
   if (typeof value === 'number') return SECRET_ENDING.test(last) && !/(tokens|keys)$/.test(last);
   return SECRET_ENDING.test(last) || parts.some((w) => SECRET_WORDS.has(w));
-}
-
-/** A URL with its userinfo and query values (and fragment) redacted; other text unchanged. */
-export function redactUrl(text: string): string {
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return text;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return text;
-  }
-  const hasUserinfo = url.username !== '' || url.password !== '' || /^[^/]*\/\/[^/?#]*@/.test(text);
-  if (!hasUserinfo && url.search === '' && url.hash === '') return text;
-  const query = url.search === ''
-    ? ''
-    : `?${url.search
-      .slice(1)
-      .split('&')
-      .map((part) => {
-        const eq = part.indexOf('=');
-        return eq < 0 ? REDACTED : `${part.slice(0, eq)}=${REDACTED}`;
-      })
-      .join('&')}`;
-  return `${url.protocol}//${hasUserinfo ? `${REDACTED}@` : ''}${url.host}${url.pathname}${query}${url.hash === '' ? '' : `#${REDACTED}`}`;
 }
 
 /** A deep copy of `value` fit to print: secret-looking fields and URL credentials redacted. */

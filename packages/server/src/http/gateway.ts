@@ -41,6 +41,7 @@ import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
 import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
 import { jsonBodyParser } from './body.js';
+import { gatewayLogger } from './log.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
 
@@ -77,7 +78,7 @@ export interface Gateway {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
   const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services));
-  const log = opts.logger ?? pino({ level: config.logLevel });
+  const log = gatewayLogger(opts.logger ?? pino({ level: config.logLevel }));
   const clock = opts.clock ?? systemClock;
   const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
   // The task cache is coherent only while this process holds the database exclusively.
