@@ -2,9 +2,9 @@
  * One HTTP attempt of a webhook: POST the body, read at most `maxResponseBytes` of the answer,
  * never follow a redirect, give up after `timeoutMs` (headers and body together).
  *
- * Unless private callbacks are allowed, the connection's own DNS lookup refuses loopback, private,
- * link-local and metadata addresses (ssrf.ts), so the address checked is the address connected
- * to: a name that resolved to a public address at create time and to 127.0.0.1 now (DNS
+ * Unless private callbacks are allowed, the connection's own DNS lookup refuses every address that
+ * is not public unicast, and the gateway host's own addresses (ssrf.ts), so the address checked is
+ * the address connected to: a name that resolved to a public address at create time and to 127.0.0.1 now (DNS
  * rebinding) is refused here. IP-literal hosts, which never reach a lookup, are checked first.
  */
 import type { LookupAddress, LookupOptions } from 'node:dns';
