@@ -72,13 +72,14 @@ describe('bad input', () => {
     assertError(await t.call('POST', '/v1/nope/tasks', { body: { action: 'retrieve', id: 'x' } }), 404, 'no_api');
     assertError(await t.call('GET', '/v1/midjourney/imagine'), 404, 'no_api');
     assertError(await t.call('POST', '/v1/midjourney/imagine/extra', { body: {} }), 404, 'no_api');
-    assertError(await t.call('GET', '/files/0123/none.png', { token: null }), 404, 'no_api');
+    // A path under /files names a file that does not exist (see messages.test.ts).
+    assertError(await t.call('GET', '/files/0123/none.png', { token: null }), 404, 'not_found', /does not exist/);
   });
 
   test('a body without the JSON content type is still parsed as JSON (or rejected clearly)', async () => {
     const ok = await t.call('POST', '/v1/midjourney/imagine', { raw: JSON.stringify({ prompt: 'x', async: true }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(ok.status, 200, ok.text);
-    assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: 'prompt=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'bad_request', /JSON/);
+    assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: 'prompt=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'bad_request', /takes a JSON body/);
     const plain = await t.call('POST', '/v1/midjourney/imagine', { raw: JSON.stringify({ prompt: 'x', async: true }), headers: { 'content-type': 'text/plain' } });
     assert.equal(plain.status, 200, plain.text);
     assertError(await t.call('POST', '/v1/midjourney/imagine', { raw: 'a cat', headers: { 'content-type': 'text/plain' } }), 400, 'bad_request', /JSON/);
