@@ -3,18 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config/load.js';
-import { tempDir } from './helpers.js';
+import { loadConfig } from '../src/config/load.js';
+import { tempDir, configError } from './helpers.js';
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
 
 const allowPrivate = (env: NodeJS.ProcessEnv, cwd = tempDir()): boolean => loadConfig(env, cwd).webhooks.allowPrivateCallbacks;
 

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, loadConfig, parseConfig } from '../src/config/load.js';
-import { ADMIN_TOKEN, startGateway, tempDir } from './helpers.js';
+import { ADMIN_TOKEN, startGateway, tempDir, configError } from './helpers.js';
 import { CLI, SERVER_ROOT } from './process.js';
 
 test('defaults: 127.0.0.1:8787, 1 MiB bodies, the seeds’ services', () => {
@@ -93,16 +93,6 @@ test('the CLI resolves ./taskgate.config.json and ./data from where npm was run 
   assert.equal((JSON.parse(run.stdout) as { port: number }).port, 9123);
 });
 
-/** The ConfigError `fn` throws (fails the test if it throws nothing else). */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
 
 /** loadConfig over a config file holding `content` (in a fresh temp dir). */
 function fromFile(content: unknown): { file: string; load: () => ReturnType<typeof loadConfig> } {

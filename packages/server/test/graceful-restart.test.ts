@@ -10,20 +10,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { call, removeDir, tempDir } from './helpers.js';
+import { call, removeDir, tempDir, until } from './helpers.js';
 import { startServer, type ServerProcess } from './process.js';
 
 const ADMIN = 'tga_graceful_restart_admin';
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const portClosed = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

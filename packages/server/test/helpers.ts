@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseConfig } from '../src/config/load.js';
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfig } from '../src/config/load.js';
 import type { Clock } from '../src/core/ports.js';
 import type { Task } from '../src/core/types.js';
 import { createGateway, type Gateway } from '../src/http/gateway.js';
@@ -150,4 +151,26 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     this.t += ms;
   }
+}
+
+/** Polls `fn` until it returns something other than undefined (bounded by `timeoutMs`). */
+export async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, everyMs = 25): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The ConfigError `fn` throws (fails the test if it throws nothing, or something else). */
+export function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err;
+  }
+  assert.fail('expected a ConfigError');
 }

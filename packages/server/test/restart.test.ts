@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { call, removeDir, tempDir } from './helpers.js';
+import { call, removeDir, tempDir, until } from './helpers.js';
 import { startServer } from './process.js';
 
 const ADMIN = 'tga_restart_test_admin';
@@ -26,15 +26,6 @@ async function retrieve(url: string, token: string, id: string) {
   return (await call(url, 'POST', '/v1/slow/tasks', token, { body: { action: 'retrieve', id } })).json;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('queued tasks survive a restart, and a SIGKILLed task is resumed by the next start', { timeout: 90_000 }, async () => {
   const dir = tempDir();

@@ -12,7 +12,7 @@ import { Webhook } from 'standardwebhooks';
 import type { WebhookDelivery, DeliveryAttempt } from '../src/core/types.js';
 import { parseRetryAfter, retryDelayMs } from '../src/webhooks/schedule.js';
 import { guardedLookup, WebhookSender } from '../src/webhooks/sender.js';
-import { removeDir, startGateway, type TestGateway } from './helpers.js';
+import { removeDir, startGateway, type TestGateway, until } from './helpers.js';
 
 interface Hit { at: number; path: string; headers: Record<string, string>; body: string }
 type Handler = (n: number, hit: Hit, res: ServerResponse, req: IncomingMessage) => void;
@@ -41,15 +41,7 @@ const answer = (status: number, headers: Record<string, string> = {}) => (_n: nu
   res.writeHead(status, headers).end(status === 200 ? 'ok' : `status ${status}`);
 };
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 8000): Promise<T> => until(what, fn, timeoutMs, 15);
 
 async function createTask(t: TestGateway, callbackUrl: string, prompt = 'a webhook cat', service = 'demo/image'): Promise<string> {
   const r = await t.call('POST', `/v1/${service}`, { body: { prompt, async: true, callback_url: callbackUrl } });

@@ -12,21 +12,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { call, removeDir, tempDir } from './helpers.js';
+import { call, removeDir, tempDir, until } from './helpers.js';
 import { startServer } from './process.js';
 
 const ADMIN = 'tga_webhooks_restart_admin';
 const TASKS = 5;
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 interface Hit { id: string; body: string; answered: boolean }
 
