@@ -2,7 +2,7 @@
  * Server assembly: opens the store, builds core services, providers and workers, and mounts the
  * dialects on one Fastify instance. `createGateway` is what `taskgate serve` and the tests run.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,6 +73,11 @@ export interface Gateway {
   /** Starts workers and listens; resolves with the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** Closes the connection after this answer if the request's body has not all arrived. */
+function closeIfUnread(req: FastifyRequest, reply: FastifyReply): void {
+  if (!req.raw.complete) void reply.header('connection', 'close');
 }
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -164,14 +169,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     void reply.header('x-trace-id', req.id);
     // An unknown path is answered before its body is read (the not-found handler of the dialect
     // the path belongs to); authenticated routes check the token here too (`authenticate`).
-    if (req.is404) void req.routeOptions.handler.call(app, req, reply);
-    else done();
+    if (req.is404) {
+      closeIfUnread(req, reply);
+      void req.routeOptions.handler.call(app, req, reply);
+    } else {
+      done();
+    }
   });
-  // A response sent before the whole body arrived (401, 404, 413 …) closes the connection: a
-  // slow or endless body is not waited for, read or buffered.
-  app.addHook('onSend', (req, reply, payload, done) => {
-    if (!req.raw.complete) void reply.header('connection', 'close');
-    done(null, payload);
+  // Only an error (401, 413 …) or an unknown path is answered before the body has arrived; such
+  // an answer closes the connection, so a slow or endless body is not waited for, read or buffered.
+  app.addHook('onError', (req, reply, _err, done) => {
+    closeIfUnread(req, reply);
+    done();
   });
 
   // The task API envelope is the default: admin, files and unknown paths answer in it too.
