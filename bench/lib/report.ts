@@ -196,6 +196,17 @@ generator means other work on the machine competed with the run.
 - On that day's VM, a create with the SQLite insert stubbed out (a by-hand experiment, not
   committed) ran at 17.9k req/s against 15.5k with it, before the two fixes above. The durable
   insert was then about 13 % of a create, not the larger share measured in issue 2 on a slower VM.
+
+## The hardening work (issue 9)
+
+- The create path gained a body-depth scan before parsing, an authentication hook that runs
+  before the body is read, and redacting log serializers. Back-to-back runs of \`npm run bench\`
+  (\`BENCH_DURATION=6\`) alternating the tree before the change (3f1656b) and after it, three of
+  each, on 2026-12-02: create 19.9k / 16.1k / 15.6k req/s before and 18.4k / 17.8k / 19.0k after;
+  retrieve 33.2k / 31.2k / 31.7k before and 32.8k / 28.9k / 35.1k after. That day's VM swung
+  ±15 % between runs of the same tree (bare alone: 39.9k to 52.8k), so no change in either
+  scenario stands out of that noise. The close-the-connection rule runs only on errors and unknown
+  paths (an \`onError\` hook), not on every response.
 `;
   writeFileSync(file, text + keptSections(file));
 }
