@@ -80,7 +80,10 @@ describe('slow clients', { timeout: 90_000 }, () => {
   let token: string;
   before(async () => {
     const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ timeouts: { requestMs: 1500, headersMs: 1000, checkIntervalMs: 100 } }));
+    writeFileSync(config, JSON.stringify({
+      timeouts: { requestMs: 1500, headersMs: 1000, checkIntervalMs: 100 },
+      services: { 'slow/image': { provider: 'demo-image', mode: 'wait', options: { latencyMs: 3000, steps: 3, defaultWidth: 64, defaultHeight: 64 } } },
+    }));
     server = await startServer({ TASKGATE_DATA: join(dir, 'data'), TASKGATE_ADMIN_TOKEN: ADMIN, TASKGATE_CONFIG: config });
     port = Number(new URL(server.url).port);
     token = (await call(server.url, 'POST', '/admin/tokens', ADMIN, { body: { name: 'slow' } })).json.token as string;
@@ -91,7 +94,7 @@ describe('slow clients', { timeout: 90_000 }, () => {
     removeDir(dir);
   });
 
-  test('200 unauthenticated slow bodies: answered unread, closed at once, memory flat', async () => {
+  test('200 unauthenticated slow bodies: answered unread, closed at once, memory flat', async (t) => {
     const paths = ['/v1/flux/dev', '/v1/queue/fal-ai/flux/dev', '/v1/webhooks/secret/rotate', '/v1/no/such/path/here', '/api/v1/generateTask/flux-dev', '/v1/predictions'];
     const before = memoryMb(server.child.pid!);
     const outcomes = await Promise.all(
@@ -105,6 +108,8 @@ describe('slow clients', { timeout: 90_000 }, () => {
     for (const o of answered) assert.match(o.status!, /^HTTP\/1\.1 4(00|01|04)/, o.status!);
     // 200 bodies of 900 kB would be ~180 MB if they were read; the unread ones cost next to nothing.
     const growth = afterLoad.peak - before.peak;
+    const slowest = Math.max(...outcomes.map((o) => o.closedAfterMs));
+    t.diagnostic(`peak RSS ${before.peak.toFixed(1)} → ${afterLoad.peak.toFixed(1)} MB; every connection closed within ${slowest} ms`);
     assert.ok(growth < 60, `peak RSS grew by ${growth.toFixed(1)} MB (from ${before.peak.toFixed(1)} MB)`);
     // The gateway still serves.
     assert.equal((await call(server.url, 'GET', '/healthz', token)).status, 200);
@@ -120,6 +125,14 @@ describe('slow clients', { timeout: 90_000 }, () => {
       if (o.status !== null) assert.match(o.status, /^HTTP\/1\.1 408/);
     }
     assert.ok(outcomes.some((o) => o.status?.startsWith('HTTP/1.1 408')), 'the gateway answered 408');
+  });
+
+  test('waiting for a result longer than timeouts.requestMs is not cut (the limit is on sending the request)', async () => {
+    const started = Date.now();
+    const r = await call(server.url, 'POST', '/v1/slow/image', token, { body: { prompt: 'takes three seconds' } });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Array.isArray(r.json.data), `the inline result: ${r.text}`);
+    assert.ok(Date.now() - started >= 2500, 'the request really waited past requestMs');
   });
 
   test('headers sent a byte at a time: closed after timeouts.headersMs', async () => {
