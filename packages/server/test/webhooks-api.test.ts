@@ -40,8 +40,8 @@ describe('webhooks API', () => {
   after(() => t.close());
 
   /** A finished task (created with a callback) and its deliveries as the API lists them. */
-  async function taskWithDelivery(token = t.token): Promise<{ taskId: string; items: Reply['json'][] }> {
-    const created = await as(token, 'POST', '/v1/demo/image', { prompt: 'a cat', callback_url: HOOK });
+  async function taskWithDelivery(token = t.token, hook = HOOK): Promise<{ taskId: string; items: Reply['json'][] }> {
+    const created = await as(token, 'POST', '/v1/demo/image', { prompt: 'a cat', callback_url: hook });
     assert.equal(created.status, 200, created.text);
     const owner = token === t.token ? t.ownerId : (await t.gw.tokens.authenticate(token))!.id;
     await waitForTask(t.gw, owner, created.json.task_id, (x) => isTerminal(x.state));
@@ -132,6 +132,12 @@ describe('webhooks API', () => {
     assert.match(d.created_at, ISO);
     assert.match(d.next_attempt_at, ISO);
     assert.equal(d.last_status, null);
+  });
+
+  test('deliveries: a callback URL\'s password and query values are not echoed back', async () => {
+    const secretHook = HOOK.replace('://', '://user:pw-5e3a9d@') + '?sig=sig-77b1c0';
+    const { items } = await taskWithDelivery(t.token, secretHook);
+    assert.equal(items[0].url, HOOK.replace('://', '://[redacted]@') + '?sig=[redacted]');
   });
 
   test('deliveries: attempts are listed with time, status, latency and error; redelivery queues the same id again', async () => {

@@ -6,10 +6,12 @@
  *   GET  /deliveries?task_id=&limit=   → {items, count}         newest first, with every attempt
  *   POST /deliveries/{id}/redeliver    → the delivery, queued again (same webhook-id and payload)
  * Every POST has three or more segments after /v1, so the task API's `POST /v1/{service}/{action}`
- * never takes them. Only the token's own secrets and deliveries are ever shown; payloads are not.
+ * never takes them. Only the token's own secrets and deliveries are ever shown; payloads are not,
+ * nor a callback URL's userinfo or query values.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
 import type { WebhookStore } from '../core/ports.js';
 import type { DeliveryAttempt, JsonObject, WebhookDelivery } from '../core/types.js';
 import { isJsonObject } from '../core/types.js';
@@ -84,7 +86,8 @@ export function renderDelivery(d: WebhookDelivery, log: readonly DeliveryAttempt
     id: d.id,
     task_id: d.taskId,
     event: d.event,
-    url: d.url,
+    // The owner's own callback URL, but a password or signature in it is not echoed back.
+    url: redactUrl(d.url),
     state: d.state,
     attempts: d.attempts,
     // When the next attempt is due; only a pending delivery has one.
