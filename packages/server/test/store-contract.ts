@@ -80,15 +80,36 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.deepEqual(await s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, max: 10, services: [limit()] }), []);
-      assert.equal(await s.extendLease(t.id, 'B', 5000), false, 'only the owner renews');
+      assert.deepEqual(await s.extendLeases([t.id], 'B', 5000), [], 'only the owner renews');
       const again = await s.claimDue({ workerId: 'B', now: 1100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.equal(again.length, 1);
       assert.equal(again[0]!.leaseOwner, 'B');
       assert.equal(again[0]!.attempts, 2);
       assert.equal(again[0]!.startedAt, 100);
       assert.equal(again[0]!.deadlineAt, 5100);
-      assert.equal(await s.extendLease(t.id, 'A', 9000), false, 'the old owner lost it');
-      assert.equal(await s.extendLease(t.id, 'B', 9000), true);
+      assert.deepEqual(await s.extendLeases([t.id], 'A', 9000), [], 'the old owner lost it');
+      assert.deepEqual(await s.extendLeases([t.id], 'B', 9000), [t.id]);
+      await s.close();
+    });
+
+    test('extendLeases renews, in one call, exactly the leases the worker still holds', async () => {
+      const s = open();
+      const [a, b, c, d, queued] = await Promise.all([1, 2, 3, 4, 5].map((n) => s.insert(newTask({ createdAt: n, runAfter: n }))));
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit()] });
+      await s.finish({ id: b!.id, workerId: 'A', now: 150, state: 'succeeded', output: { files: [] } });
+      await s.terminate({ id: c!.id, from: ['running'], state: 'cancelled', error: { code: 'cancelled', message: 'x' }, now: 150 });
+      const held = await s.extendLeases([a!.id, b!.id, c!.id, d!.id, queued!.id, 'unknown'], 'A', 5000);
+      assert.deepEqual([...held].sort(), [a!.id, d!.id].sort(), 'finished, cancelled, queued and unknown ones are not held');
+      assert.deepEqual([(await s.get(a!.id))?.leaseExpiresAt, (await s.get(d!.id))?.leaseExpiresAt], [5000, 5000]);
+      assert.deepEqual([(await s.get(b!.id))?.leaseExpiresAt, (await s.get(queued!.id))?.leaseExpiresAt], [null, null], 'the others are left as they were');
+      assert.deepEqual(await s.extendLeases([a!.id, d!.id], 'B', 9000), [], 'another worker renews none of them');
+      assert.equal((await s.get(a!.id))?.leaseExpiresAt, 5000);
+      assert.deepEqual(await s.extendLeases([], 'A', 9000), []);
+      // Expired and claimed again by another worker: the old owner's batch holds nothing any more.
+      const again = await s.claimDue({ workerId: 'B', now: 5000, leaseMs: 1000, max: 10, services: [limit()] });
+      assert.deepEqual(again.map((t) => t.id).sort(), [a!.id, d!.id, queued!.id].sort());
+      assert.deepEqual(await s.extendLeases([a!.id, d!.id], 'A', 9000), []);
+      assert.deepEqual([...(await s.extendLeases([a!.id, d!.id, queued!.id], 'B', 9000))].sort(), [a!.id, d!.id, queued!.id].sort());
       await s.close();
     });
 
@@ -119,7 +140,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual([cancelled?.state, cancelled?.error?.code, cancelled?.finishedAt, cancelled?.leaseOwner], ['cancelled', 'cancelled', 150, null]);
       assert.deepEqual(cancelled?.meta, { webhook_events_filter: ['completed'] });
       assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 200, state: 'succeeded', output: { files: [] } }), null);
-      assert.equal(await s.extendLease(t.id, 'A', 5000), false);
+      assert.deepEqual(await s.extendLeases([t.id], 'A', 5000), []);
       assert.equal(await s.setProgress(t.id, 'A', 0.9, 'late', 210), null);
       assert.equal((await s.get(t.id))?.state, 'cancelled');
       await s.close();
@@ -177,7 +198,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.equal((await s.get(t.id))?.state, 'queued');
       const [claimed] = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.deepEqual(await s.get(t.id), claimed);
-      await s.extendLease(t.id, 'A', 7777);
+      assert.deepEqual(await s.extendLeases([t.id], 'A', 7777), [t.id]);
       assert.equal((await s.get(t.id))?.leaseExpiresAt, 7777);
       const progressed = await s.setProgress(t.id, 'A', 0.25, 'quarter', 150);
       assert.deepEqual(await s.get(t.id), progressed);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ServiceClaimLimit, TaskStore, WebhookStore } from '../src/core/ports.js';
-import type { WebhookEvent } from '../src/core/types.js';
+import type { WebhookDelivery, WebhookEvent } from '../src/core/types.js';
 import { openDatabase } from '../src/store/sqlite/db.js';
 import { createSqliteTaskStore } from '../src/store/sqlite/task-store.js';
 import { createSqliteWebhookStore } from '../src/store/sqlite/webhook-store.js';
@@ -83,7 +83,7 @@ test('leases: a dead worker’s delivery is claimed again; its late attempt is r
   assert.equal(await hooks.setPayload(d!.id, 'A', '{"v":1}'), true);
   assert.equal(await hooks.setPayload(d!.id, 'A', '{"v":2}'), false, 'the payload is fixed once');
   assert.deepEqual(await hooks.claimDeliveries({ workerId: 'B', now: 129, leaseMs: 100, max: 10 }), []);
-  assert.equal(await hooks.extendDeliveryLease(d!.id, 'B', 500), false);
+  assert.deepEqual(await hooks.extendDeliveryLeases([d!.id], 'B', 500), []);
   const [again] = await hooks.claimDeliveries({ workerId: 'B', now: 131, leaseMs: 100, max: 10 });
   assert.equal(again?.id, d!.id, 'same webhook-id');
   assert.equal(again?.payload, '{"v":1}', 'same payload');
@@ -91,6 +91,25 @@ test('leases: a dead worker’s delivery is claimed again; its late attempt is r
   await hooks.releaseDeliveryLeases(['B']);
   const [third] = await hooks.claimDeliveries({ workerId: 'C', now: 133, leaseMs: 100, max: 10 });
   assert.equal(third?.id, d!.id, 'released leases are claimable at once');
+});
+
+test('extendDeliveryLeases renews, in one call, exactly the deliveries the worker still holds', async () => {
+  const { tasks, hooks } = open();
+  const [t1, t2, t3] = [await runningTask(tasks), await runningTask(tasks), await runningTask(tasks)];
+  for (const t of [t1, t2, t3]) await tasks.finish({ id: t.id, workerId: 'W', now: 20, state: 'succeeded', output: { files: [] } });
+  const claimed = await hooks.claimDeliveries({ workerId: 'A', now: 30, leaseMs: 100, max: 10 });
+  assert.equal(claimed.length, 3);
+  const [done, lost, kept] = claimed as [WebhookDelivery, WebhookDelivery, WebhookDelivery];
+  await hooks.recordAttempt(done.id, 'A', { ...ok, at: 31 }, { state: 'delivered' });
+  const held = await hooks.extendDeliveryLeases(claimed.map((d) => d.id).concat('msg_unknown'), 'A', 200);
+  assert.deepEqual([...held].sort(), [lost.id, kept.id].sort(), 'a recorded or unknown delivery is not held');
+  assert.deepEqual(await hooks.extendDeliveryLeases([lost.id, kept.id], 'B', 999), [], 'only the owner renews');
+  assert.deepEqual(await hooks.claimDeliveries({ workerId: 'B', now: 199, leaseMs: 100, max: 10 }), [], 'renewed until 200');
+  await hooks.extendDeliveryLeases([kept.id], 'A', 400);
+  const [stolen] = await hooks.claimDeliveries({ workerId: 'B', now: 200, leaseMs: 100, max: 10 });
+  assert.equal(stolen?.id, lost.id, 'the lease not renewed expired');
+  assert.deepEqual(await hooks.extendDeliveryLeases([lost.id, kept.id], 'A', 500), [kept.id]);
+  assert.deepEqual(await hooks.extendDeliveryLeases([], 'A', 500), []);
 });
 
 test('attempts are logged; retries wait for retryAt; failed and delivered stay visible; redeliver keeps the id', async () => {

@@ -101,8 +101,12 @@ export interface TaskStore {
    * concurrency (`ownerConcurrency`) and `max`.
    */
   claimDue(req: ClaimRequest): Promise<Task[]>;
-  /** Extends a live lease; false if the worker no longer owns the task. */
-  extendLease(id: string, workerId: string, until: number): Promise<boolean>;
+  /**
+   * Extends the live leases of these tasks that `workerId` still holds (all in one statement);
+   * resolves with the ids it extended, in any order. The others were lost (expired and claimed
+   * again, cancelled, finished).
+   */
+  extendLeases(ids: readonly string[], workerId: string, until: number): Promise<string[]>;
   /**
    * Records progress while the worker owns the task (a message is also appended to its logs);
    * null if it no longer does.
@@ -150,7 +154,8 @@ export interface WebhookStore {
   claimDeliveries(req: { workerId: string; now: number; leaseMs: number; max: number }): Promise<WebhookDelivery[]>;
   /** Fixes the payload at the first attempt (retries resend it). False if the lease was lost. */
   setPayload(id: string, workerId: string, payload: string): Promise<boolean>;
-  extendDeliveryLease(id: string, workerId: string, until: number): Promise<boolean>;
+  /** Extends the delivery leases `workerId` still holds among `ids` (one statement); the ids extended, in any order. */
+  extendDeliveryLeases(ids: readonly string[], workerId: string, until: number): Promise<string[]>;
   /** Logs the attempt and applies its outcome; null if the worker no longer holds the delivery. */
   recordAttempt(id: string, workerId: string, attempt: DeliveryAttempt, outcome: AttemptOutcome): Promise<WebhookDelivery | null>;
   /** The owner's deliveries (of one task, or all), newest first, each with its attempts. */

@@ -200,8 +200,9 @@ export class TaskService {
     return claimed;
   }
 
-  renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
-    return this.store.extendLease(id, workerId, this.clock.now() + leaseMs);
+  /** Renews the leases of these running tasks for `leaseMs` more; resolves with the ids still held. */
+  renewLeases(ids: readonly string[], workerId: string, leaseMs: number): Promise<string[]> {
+    return this.store.extendLeases(ids, workerId, this.clock.now() + leaseMs);
   }
 
   async progress(id: string, workerId: string, fraction: number, message: string | null): Promise<Task | null> {

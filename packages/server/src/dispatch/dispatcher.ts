@@ -1,7 +1,8 @@
 /**
- * Workers: claim due tasks under a lease, run them on their provider, renew the lease while they
- * run, and finish them through TaskService. A task whose worker dies is claimed again once its
- * lease expires; a task running past its service's timeout fails with `timeout`.
+ * Task workers: claim due tasks under a lease, run them on their provider, and finish them through
+ * TaskService; the LeaseWorker renews their leases while they run and hands them back on stop. A
+ * task whose worker dies is claimed again once its lease expires; a task running past its
+ * service's timeout fails with `timeout`.
  */
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
@@ -9,7 +10,7 @@ import type { FileSink, ServiceClaimLimit } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
 import { toTaskError } from '../core/task-service.js';
 import type { Task, TaskError } from '../core/types.js';
-import { ClaimLoop } from './claim-loop.js';
+import { LeaseWorker, type JobContext } from './lease-worker.js';
 
 export interface DispatcherOptions {
   tasks: TaskService;
@@ -28,59 +29,68 @@ export interface DispatcherOptions {
   ownerConcurrency?: number | null;
 }
 
-interface Running {
-  task: Task;
-  abort: AbortController;
-  settled: Promise<void>;
-  /** Set on stop: the worker gives the task back instead of finishing it. */
-  detached: boolean;
-}
-
 export class Dispatcher {
-  private readonly running = new Map<string, Running>();
   private round = 0;
-  private offEvents: Array<() => void> = [];
-  private readonly loop: ClaimLoop;
+  private readonly worker: LeaseWorker<Task>;
 
   constructor(private readonly opts: DispatcherOptions) {
-    this.loop = new ClaimLoop(() => this.claimRound(), opts.pollMs);
+    const { tasks, workerId, leaseMs, log } = opts;
+    this.worker = new LeaseWorker<Task>({
+      name: 'tasks', workerId, log, leaseMs, pollMs: opts.pollMs, maxConcurrency: opts.maxConcurrency,
+      key: (task) => task.id,
+      logFields: (task) => ({ task_id: task.id, trace_id: task.traceId, service: task.service }),
+      claim: (max) => this.claim(max),
+      run: (task, ctx) => this.execute(task, ctx),
+      renew: (running) => tasks.renewLeases(running.map((t) => t.id), workerId, leaseMs),
+      onRenewError: 'lose', // unsure whether the lease still holds: stop, write nothing
+      // A clean stop hands running tasks back (not counted as lost attempts), so another worker,
+      // or this one after a restart, picks them up at once.
+      giveBack: async () => {
+        const returned = await tasks.returnLeases(workerId);
+        if (returned) log.info({ tasks: returned }, 'running tasks handed back; they resume on the next start');
+      },
+      subscribe: () => [
+        tasks.events.on('task:queued', () => this.wake()),
+        tasks.events.on('task:cancelled', ({ task, previous }) => {
+          if (previous === 'running') this.cancelRunning(task);
+        }),
+      ],
+    });
   }
 
   get workerId(): string {
-    return this.opts.workerId;
+    return this.worker.workerId;
   }
 
   get activeCount(): number {
-    return this.running.size;
+    return this.worker.activeCount;
   }
 
   start(): void {
-    if (!this.loop.start()) return;
-    this.offEvents = [
-      this.opts.tasks.events.on('task:queued', () => this.wake()),
-      this.opts.tasks.events.on('task:cancelled', ({ task, previous }) => {
-        if (previous === 'running') this.cancelRunning(task);
-      }),
-    ];
+    this.worker.start();
   }
 
   /** Runs a claim round soon (coalesced; rounds never overlap). */
   wake(): void {
-    this.loop.wake();
+    this.worker.wake();
   }
 
   /** A claim round now (or right after the one in progress). */
   tick(): Promise<void> {
-    return this.loop.tick();
+    return this.worker.tick();
   }
 
-  private get stopped(): boolean {
-    return !this.loop.active;
+  /** Stops claiming; running tasks are aborted and handed back. */
+  stop(): Promise<void> {
+    return this.worker.stop();
   }
 
-  private async claimRound(): Promise<void> {
-    const free = this.opts.maxConcurrency - this.running.size;
-    if (free <= 0) return;
+  /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
+  halt(): void {
+    this.worker.halt();
+  }
+
+  private claim(max: number): Promise<Task[]> {
     const all = this.opts.tasks.services.all();
     // Start each round at the next service, so no service starves the ones listed after it.
     const first = this.round++ % Math.max(1, all.length);
@@ -89,31 +99,11 @@ export class Dispatcher {
       concurrency: def.concurrency,
       timeoutMs: def.timeoutMs,
     }));
-    let claimed: Task[];
-    try {
-      claimed = await this.opts.tasks.claim(this.opts.workerId, free, limits, this.opts.leaseMs, this.opts.ownerConcurrency ?? null);
-    } catch (err) {
-      this.opts.log.error({ err }, 'claiming tasks failed');
-      return;
-    }
-    for (const task of claimed) this.launch(task);
+    return this.opts.tasks.claim(this.opts.workerId, max, limits, this.opts.leaseMs, this.opts.ownerConcurrency ?? null);
   }
 
-  private launch(task: Task): void {
-    const abort = new AbortController();
-    const entry: Running = { task, abort, settled: Promise.resolve(), detached: false };
-    this.running.set(task.id, entry);
-    entry.settled = this.execute(entry)
-      .catch((err: unknown) => this.opts.log.error({ err, task_id: task.id }, 'task execution failed'))
-      .finally(() => {
-        this.running.delete(task.id);
-        this.wake();
-      });
-  }
-
-  private async execute(entry: Running): Promise<void> {
-    const { task, abort } = entry;
-    const { tasks, workerId, leaseMs } = this.opts;
+  private async execute(task: Task, job: JobContext): Promise<void> {
+    const { tasks, workerId } = this.opts;
     const log = this.opts.log.child({ task_id: task.id, trace_id: task.traceId, service: task.service });
     const now = tasks.now();
     if (task.attempts > this.opts.maxAttempts) {
@@ -131,35 +121,22 @@ export class Dispatcher {
     log.info({ attempt: task.attempts, provider: def.provider.name }, 'task started');
 
     // Exactly one outcome is written per attempt: the provider's, the deadline's, or none (lease
-    // lost / worker stopping). The store's compare-and-set refuses it if the lease moved on.
+    // lost / worker stopping / cancelled). The store's compare-and-set refuses it if the lease moved on.
     let finished = false;
-    const stopTimers = (): void => {
-      finished = true;
-      clearInterval(renewer);
-      clearTimeout(deadline);
-    };
     const finish = async (write: () => Promise<Task | null>): Promise<void> => {
       if (finished) return;
-      stopTimers();
-      if (entry.detached) return;
+      finished = true;
+      clearTimeout(deadline);
+      job.finishing();
+      if (job.isDetached()) return;
       const result = await write();
       if (!result) log.warn('task result discarded: lease lost or task already finished');
       else if (result.state === 'succeeded') log.info({ ms: (result.finishedAt ?? 0) - (result.startedAt ?? 0) }, 'task succeeded');
       else log.warn({ error: result.error }, 'task failed');
     };
-    const loseLease = (): void => {
-      if (finished) return;
-      log.warn('lease lost; stopping work');
-      stopTimers();
-      abort.abort(new Error('lease lost'));
-    };
-    const renewer = setInterval(() => {
-      if (this.stopped) return; // halted: a dead process renews nothing
-      void tasks.renewLease(task.id, workerId, leaseMs).then((ok) => ok || loseLease(), loseLease);
-    }, Math.max(10, Math.floor(leaseMs / 3)));
     const deadline = setTimeout(
       () => {
-        abort.abort(new GatewayError('timeout'));
+        job.abort(new GatewayError('timeout'));
         void finish(() => tasks.fail(task.id, workerId, timeoutError()));
       },
       Math.max(0, (task.deadlineAt ?? now + def.timeoutMs) - now),
@@ -169,17 +146,17 @@ export class Dispatcher {
       const output = await def.provider.run({
         task,
         input: task.input,
-        signal: abort.signal,
+        signal: job.signal,
         files: this.opts.files,
         log,
         progress: (fraction, message) => {
-          if (finished) return;
-          void tasks.progress(task.id, workerId, fraction, message ?? null).then((t) => t || loseLease(), loseLease);
+          if (finished || job.isDetached()) return;
+          void tasks.progress(task.id, workerId, fraction, message ?? null).then((t) => t || job.lose(), () => job.lose());
         },
       });
       await finish(() => tasks.succeed(task.id, workerId, output));
     } catch (err) {
-      if (!(err instanceof GatewayError) && !abort.signal.aborted) log.error({ err }, 'provider error');
+      if (!(err instanceof GatewayError) && !job.signal.aborted) log.error({ err }, 'provider error');
       await finish(() => tasks.fail(task.id, workerId, toTaskError(err)));
     }
   }
@@ -189,36 +166,11 @@ export class Dispatcher {
    * provider, and let it cancel upstream work if it can. Nothing is written for this attempt.
    */
   private cancelRunning(task: Task): void {
-    const entry = this.running.get(task.id);
-    if (!entry) return; // another process runs it: its lease renewal fails and it stops there
-    entry.detached = true;
-    entry.abort.abort(new GatewayError('cancelled'));
+    // Not ours: another process runs it, its lease renewal fails and it stops there.
+    if (!this.worker.detach(task.id, new GatewayError('cancelled'))) return;
     const provider = this.opts.tasks.services.find(task.service)?.provider;
     provider?.cancel?.(task).catch((err: unknown) => this.opts.log.warn({ err, task_id: task.id }, 'provider cancel failed'));
     this.opts.log.info({ task_id: task.id, trace_id: task.traceId }, 'task cancelled while running');
-  }
-
-  /**
-   * Stops claiming. Running tasks are aborted and handed back (not counted as lost attempts), so
-   * another worker, or this one after a restart, picks them up at once.
-   */
-  async stop(): Promise<void> {
-    this.halt();
-    const entries = [...this.running.values()];
-    for (const entry of entries) {
-      entry.detached = true;
-      entry.abort.abort(new Error('worker stopping'));
-    }
-    await Promise.allSettled(entries.map((e) => e.settled));
-    const returned = await this.opts.tasks.returnLeases(this.opts.workerId);
-    if (returned) this.opts.log.info({ tasks: returned }, 'running tasks handed back; they resume on the next start');
-  }
-
-  /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
-  halt(): void {
-    this.loop.stop();
-    for (const off of this.offEvents) off();
-    this.offEvents = [];
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Webhook delivery workers: claim due deliveries from the outbox under a lease (the store keeps
  * each task's deliveries in order and drops superseded ones), fix the payload at the first
- * attempt, sign it with every secret in force, POST it, renew the lease while the request runs,
+ * attempt, sign it with every secret in force, POST it (the LeaseWorker renews the lease meanwhile),
  * and record every attempt with its outcome: delivered (2xx), failed (410, or the schedule is
  * exhausted) or pending until the next retry. A worker that dies leaves its deliveries leased;
  * they are retried once the lease expires (or at once by the next start on the same host), under
@@ -9,111 +9,88 @@
  */
 import type { AttemptOutcome } from '../core/ports.js';
 import type { DeliveryAttempt, Task, WebhookDelivery } from '../core/types.js';
-import { ClaimLoop } from '../dispatch/claim-loop.js';
+import { LeaseWorker, type JobContext } from '../dispatch/lease-worker.js';
 import { parseRetryAfter, retryDelayMs } from './schedule.js';
 import { WebhookSender, type SendResult } from './sender.js';
 import { webhookHeaders } from './signing.js';
 import type { WebhookDispatcherOptions } from './types.js';
 
-interface InFlight {
-  delivery: WebhookDelivery;
-  abort: AbortController;
-  settled: Promise<void>;
-  /** Set on stop/halt: the attempt's outcome is not written (the lease goes back instead). */
-  detached: boolean;
-}
-
 /** How long stop() lets requests in flight finish before aborting them. */
 const STOP_GRACE_MS = 1000;
 
 export class WebhookDispatcher {
-  private readonly inFlight = new Map<string, InFlight>();
   private readonly sender: WebhookSender;
-  private offEvents: Array<() => void> = [];
-  private readonly loop: ClaimLoop;
+  private readonly worker: LeaseWorker<WebhookDelivery>;
 
   constructor(readonly opts: WebhookDispatcherOptions) {
-    this.sender = new WebhookSender(opts.settings);
-    this.loop = new ClaimLoop(() => this.claimRound(), opts.settings.pollMs);
+    const { settings, store, workerId, clock, log } = opts;
+    this.sender = new WebhookSender(settings);
+    this.worker = new LeaseWorker<WebhookDelivery>({
+      name: 'webhook deliveries', workerId, log, leaseMs: settings.leaseMs, pollMs: settings.pollMs, maxConcurrency: settings.maxConcurrency,
+      key: (delivery) => delivery.id,
+      logFields: (delivery) => ({ delivery_id: delivery.id, task_id: delivery.taskId }),
+      claim: (max) => store.claimDeliveries({ workerId, now: clock.now(), leaseMs: settings.leaseMs, max }),
+      run: (delivery, ctx) => this.deliver(delivery, ctx),
+      renew: (inFlight) => store.extendDeliveryLeases(inFlight.map((d) => d.id), workerId, clock.now() + settings.leaseMs),
+      // Requests in flight get a moment to finish and record their attempt; the rest are aborted
+      // and their leases released, so the next start sends them again at once.
+      stopGraceMs: Math.min(STOP_GRACE_MS, settings.timeoutMs),
+      giveBack: async () => {
+        await store.releaseDeliveryLeases([workerId]);
+      },
+      subscribe: () => {
+        // Each of these transitions may have queued a delivery in its transaction: claim it at once.
+        const onTask = ({ task }: { task: Task }): void => {
+          if (task.callbackUrl !== null) this.wake();
+        };
+        const events = opts.tasks.events;
+        return (['task:started', 'task:progress', 'task:succeeded', 'task:failed', 'task:cancelled'] as const).map((e) => events.on(e, onTask));
+      },
+    });
   }
 
   get workerId(): string {
-    return this.opts.workerId;
+    return this.worker.workerId;
   }
 
   get activeCount(): number {
-    return this.inFlight.size;
+    return this.worker.activeCount;
   }
 
   start(): void {
-    if (this.loop.active) return;
-    const events = this.opts.tasks.events;
-    // Each of these transitions may have queued a delivery in its transaction: claim it at once.
-    const onTask = ({ task }: { task: Task }): void => {
-      if (task.callbackUrl !== null) this.wake();
-    };
-    this.offEvents = [
-      events.on('task:started', onTask),
-      events.on('task:progress', onTask),
-      events.on('task:succeeded', onTask),
-      events.on('task:failed', onTask),
-      events.on('task:cancelled', onTask),
-    ];
-    this.loop.start();
+    this.worker.start();
   }
 
   /** Runs a claim round soon (coalesced; rounds never overlap). */
   wake(): void {
-    this.loop.wake();
+    this.worker.wake();
   }
 
   /** A claim round now (or right after the one in progress). */
   tick(): Promise<void> {
-    return this.loop.tick();
+    return this.worker.tick();
   }
 
-  private get stopped(): boolean {
-    return !this.loop.active;
+  /** Stops claiming; requests still in flight after a short grace are aborted and sent again on the next start. */
+  async stop(): Promise<void> {
+    await this.worker.stop();
+    await this.sender.close();
   }
 
-  private async claimRound(): Promise<void> {
-    const { settings, store, workerId, clock } = this.opts;
-    const free = settings.maxConcurrency - this.inFlight.size;
-    if (free <= 0) return;
-    let claimed: WebhookDelivery[];
-    try {
-      claimed = await store.claimDeliveries({ workerId, now: clock.now(), leaseMs: settings.leaseMs, max: free });
-    } catch (err) {
-      this.opts.log.error({ err }, 'claiming webhook deliveries failed');
-      return;
-    }
-    if (this.stopped) {
-      // Halted while claiming: leave them leased (stop() releases them).
-      return;
-    }
-    for (const delivery of claimed) this.launch(delivery);
+  /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
+  halt(): void {
+    this.worker.halt();
   }
 
-  private launch(delivery: WebhookDelivery): void {
-    const entry: InFlight = { delivery, abort: new AbortController(), settled: Promise.resolve(), detached: false };
-    this.inFlight.set(delivery.id, entry);
-    entry.settled = this.deliver(entry)
-      .catch((err: unknown) => this.opts.log.error({ err, delivery_id: delivery.id, task_id: delivery.taskId }, 'webhook delivery failed'))
-      .finally(() => {
-        this.inFlight.delete(delivery.id);
-        this.wake(); // a free slot, and maybe the task's next delivery is claimable now
-      });
-  }
-
-  private async deliver(entry: InFlight): Promise<void> {
-    const { delivery, abort } = entry;
-    const { store, workerId, clock, settings } = this.opts;
+  private async deliver(delivery: WebhookDelivery, job: JobContext): Promise<void> {
+    const { store, workerId, clock } = this.opts;
     const task = await this.opts.tasks.get(delivery.ownerId, delivery.taskId);
     const log = this.opts.log.child({
       task_id: delivery.taskId, ...(task ? { trace_id: task.traceId } : {}), delivery_id: delivery.id, event: delivery.event,
     });
     const record = async (attempt: DeliveryAttempt, outcome: AttemptOutcome): Promise<WebhookDelivery | null> => {
-      if (entry.detached) return null;
+      if (job.isDetached()) return null;
+      job.finishing();
       const saved = await store.recordAttempt(delivery.id, workerId, attempt, outcome);
       if (!saved) log.warn('webhook attempt not recorded: lease lost');
       return saved;
@@ -142,23 +119,10 @@ export class WebhookDispatcher {
       }
     }
 
-    const renewer = setInterval(() => {
-      if (this.stopped) return; // halted: a dead process renews nothing
-      void store.extendDeliveryLease(delivery.id, workerId, clock.now() + settings.leaseMs).then(
-        (ok) => ok || abort.abort(new Error('delivery lease lost')),
-        (err: unknown) => log.warn({ err }, 'renewing a webhook lease failed'),
-      );
-    }, Math.max(10, Math.floor(settings.leaseMs / 3)));
-
-    let result: SendResult;
     const at = clock.now();
-    try {
-      const secrets = await this.opts.secrets.active(delivery.ownerId);
-      result = await this.sender.send(delivery.url, webhookHeaders(delivery.id, at, payload, secrets), payload, abort.signal);
-    } finally {
-      clearInterval(renewer);
-    }
-    if (entry.detached) return; // stopping: the lease is given back, the attempt is made again
+    const secrets = await this.opts.secrets.active(delivery.ownerId);
+    const result = await this.sender.send(delivery.url, webhookHeaders(delivery.id, at, payload, secrets), payload, job.signal);
+    if (job.isDetached()) return; // stopping (the lease is given back) or lease lost: the attempt is made again
 
     const attempt: DeliveryAttempt = { n, at, statusCode: result.statusCode, latencyMs: result.latencyMs, error: result.error };
     const outcome = this.outcome(delivery, result);
@@ -185,36 +149,5 @@ export class WebhookDispatcher {
   private scheduleWake(ms: number): void {
     if (ms >= this.opts.settings.pollMs) return;
     setTimeout(() => this.wake(), Math.max(0, ms) + 1).unref();
-  }
-
-  /**
-   * Stops claiming. Requests in flight get a moment to finish and record their attempt; the rest
-   * are aborted and their leases released, so the next start sends them again at once.
-   */
-  async stop(): Promise<void> {
-    this.halt();
-    const entries = [...this.inFlight.values()];
-    if (entries.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, Math.min(STOP_GRACE_MS, this.opts.settings.timeoutMs));
-      });
-      await Promise.race([Promise.allSettled(entries.map((e) => e.settled)), grace]);
-      clearTimeout(timer);
-      for (const entry of this.inFlight.values()) {
-        entry.detached = true;
-        entry.abort.abort(new Error('webhook worker stopping'));
-      }
-      await Promise.allSettled(entries.map((e) => e.settled));
-    }
-    await this.opts.store.releaseDeliveryLeases([this.opts.workerId]);
-    await this.sender.close();
-  }
-
-  /** Stops claiming and renewing without releasing anything: what a killed process leaves behind. */
-  halt(): void {
-    this.loop.stop();
-    for (const off of this.offEvents) off();
-    this.offEvents = [];
   }
 }

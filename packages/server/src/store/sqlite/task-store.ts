@@ -134,9 +134,12 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
        started_at = COALESCE(started_at, @now), deadline_at = COALESCE(deadline_at, @deadline)
      WHERE id = @id AND state = @from RETURNING *`,
   );
-  const extend = db.prepare<[number, string, string]>(
-    `UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
-  );
+  const extend = db
+    .prepare<[number, string, string], string>(
+      `UPDATE tasks SET lease_expires_at = ?
+       WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running' AND lease_owner = ? RETURNING id`,
+    )
+    .pluck();
   const progress = db.prepare<[number, string | null, string, string], TaskRow>(
     `UPDATE tasks SET progress = ?, progress_message = ? WHERE id = ? AND state = 'running' AND lease_owner = ? RETURNING *`,
   );
@@ -322,10 +325,11 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       });
     },
     claimDue: async (req) => claimTx.immediate(req).map((t) => cache.set(t)),
-    extendLease: async (id, workerId, until) => {
-      const ok = extend.run(until, id, workerId).changes === 1;
-      if (ok) cache.update(id, (t) => Object.assign({}, t, { leaseExpiresAt: until })); // not spread: see newTaskToTask
-      return ok;
+    extendLeases: async (ids, workerId, until) => {
+      if (ids.length === 0) return [];
+      const held = extend.all(until, JSON.stringify(ids), workerId);
+      for (const id of held) cache.update(id, (t) => Object.assign({}, t, { leaseExpiresAt: until })); // not spread: see newTaskToTask
+      return held;
     },
     setProgress: async (id, workerId, p, message, now) => remember(progressTx.immediate(id, workerId, p, message, now)),
     finish: async (req: FinishRequest) => remember(finishTx.immediate(req)),

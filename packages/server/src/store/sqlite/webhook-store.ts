@@ -89,9 +89,12 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
   const setPayload = db.prepare<[string, string, string]>(
     `UPDATE webhook_deliveries SET payload = ? WHERE id = ? AND state = 'delivering' AND lease_owner = ? AND payload IS NULL`,
   );
-  const extend = db.prepare<[number, string, string]>(
-    `UPDATE webhook_deliveries SET lease_expires_at = ? WHERE id = ? AND state = 'delivering' AND lease_owner = ?`,
-  );
+  const extend = db
+    .prepare<[number, string, string], string>(
+      `UPDATE webhook_deliveries SET lease_expires_at = ?
+       WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ? RETURNING id`,
+    )
+    .pluck();
   const settle = db.prepare<
     [{ id: string; owner: string; state: string; retryAt: number | null; now: number; status: number | null; error: string | null }],
     DeliveryRow
@@ -162,7 +165,7 @@ export function createSqliteWebhookStore(db: Db): WebhookStore {
   return {
     claimDeliveries: async ({ workerId, now, leaseMs, max }) => claimTx.immediate(workerId, now, leaseMs, max),
     setPayload: async (id, workerId, payload) => setPayload.run(payload, id, workerId).changes === 1,
-    extendDeliveryLease: async (id, workerId, until) => extend.run(until, id, workerId).changes === 1,
+    extendDeliveryLeases: async (ids, workerId, until) => (ids.length ? extend.all(until, JSON.stringify(ids), workerId) : []),
     recordAttempt: async (id, workerId, attempt, outcome) => attemptTx.immediate(id, workerId, attempt, outcome),
     listDeliveries: async (ownerId, { taskId, limit }) =>
       list.all({ owner: ownerId, task: taskId ?? null, limit }).map((r) => ({ ...toDelivery(r), log: attemptsOf.all(r.id).map(toAttempt) })),
