@@ -12,9 +12,12 @@ import { createSqliteWebhookStore } from '../src/store/sqlite/webhook-store.js';
 import { createSqliteLedgerStore } from '../src/store/sqlite/ledger.js';
 import { tempDir } from './helpers.js';
 import { newTask, runStoreSuite } from './store-contract.js';
+import { runUpstreamSuite } from './upstream-contract.js';
 
 runStoreSuite('sqlite', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db'))));
 runStoreSuite('sqlite with task cache', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db')), { cacheSize: 3 }));
+runUpstreamSuite('sqlite', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db'))));
+runUpstreamSuite('sqlite with task cache', () => createSqliteTaskStore(openDatabase(join(tempDir(), 'tasks.db')), { cacheSize: 3 }));
 
 test('migrations apply once, in order, and reopening keeps the data', async () => {
   const file = join(tempDir(), 'tasks.db');
@@ -84,3 +87,18 @@ function newTaskToTaskForTest(id: string): Task {
     startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0,
   };
 }
+
+test('a task waiting upstream is found again by its upstream id after the database is reopened', async () => {
+  const file = join(tempDir(), 'tasks.db');
+  const store = createSqliteTaskStore(openDatabase(file), { cacheSize: 10 });
+  const t = await store.insert(newTask());
+  await store.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 1, services: [{ service: 'demo/image', concurrency: 1, timeoutMs: 60_000 }] });
+  const ref = { id: 'up-42', urls: { status: 'https://up.test/s/up-42' }, data: {} };
+  assert.ok(await store.upstream.recordSubmitted({ taskId: t.id, workerId: 'A', channel: 'c', ref, now: 110, nextPollAt: 120 }));
+  await store.close();
+  const reopened = createSqliteTaskStore(openDatabase(file), { cacheSize: 10 });
+  const [due] = await reopened.upstream.claimDuePolls({ workerId: 'B', now: 130, leaseMs: 100, channels: [{ channel: 'c', max: 5 }] });
+  assert.deepEqual([due?.task.id, due?.upstream.ref], [t.id, ref]);
+  assert.deepEqual(await reopened.claimDue({ workerId: 'B', now: 10_000, leaseMs: 1000, max: 1, services: [{ service: 'demo/image', concurrency: 1, timeoutMs: 60_000 }] }), []);
+  await reopened.close();
+});

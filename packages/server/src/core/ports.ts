@@ -2,6 +2,7 @@
  * The contracts core depends on. Drivers (store/), providers (providers/) and the file store
  * implement them; core never imports an implementation.
  */
+import type { UpstreamStore } from './upstream.js';
 import type {
   DeliveryAttempt, JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookDelivery,
 } from './types.js';
@@ -133,6 +134,8 @@ export interface TaskStore {
   returnLeases(workerId: string): Promise<number>;
   /** Lease owners of running tasks, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
+  /** The upstream side of relayed tasks, sharing this store's transactions and cache. */
+  readonly upstream: UpstreamStore;
   close(): Promise<void>;
 }
 

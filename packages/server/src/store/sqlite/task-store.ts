@@ -10,6 +10,7 @@ import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
 import { createTaskLedger } from './ledger.js';
 import { createOutbox } from './webhook-store.js';
+import { createUpstreamStore } from './upstream-store.js';
 
 interface TaskRow {
   id: string;
@@ -105,11 +106,14 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   );
   const ledger = createTaskLedger(db);
   const outbox = createOutbox(db);
+  const upstream = createUpstreamStore(db, { toTask, cache, enqueue: (id, event, now) => outbox.enqueue(id, event, now) });
+  const local = `NOT ${upstream.waitingUpstream('t')}`;
   const byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?');
   const byIds = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))');
   const liveCount = db
     .prepare<[string, number], number>(
-      `SELECT count(*) FROM tasks WHERE service = ? AND state = 'running' AND lease_expires_at > ?`,
+      // Tasks waiting upstream hold no worker: their short poll leases do not count against the service.
+      `SELECT count(*) FROM tasks t WHERE service = ? AND state = 'running' AND lease_expires_at > ? AND ${local}`,
     )
     .pluck();
   // The owner's cap: the token's own max_concurrency, else the request's default (NULL: none).
@@ -125,7 +129,8 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
      ORDER BY ${order} LIMIT @limit`;
   type DueParams = { service: string; now: number; cap: number | null; limit: number };
   const dueQueued = db.prepare<[DueParams], CappedRow>(due(`t.state = 'queued' AND t.run_after <= @now`, 't.run_after, t.created_at, t.id'));
-  const expiredRunning = db.prepare<[DueParams], CappedRow>(due(`t.state = 'running' AND t.lease_expires_at <= @now`, 't.lease_expires_at'));
+  // A task waiting upstream is never run or submitted again locally: its poll lease may expire too.
+  const expiredRunning = db.prepare<[DueParams], CappedRow>(due(`t.state = 'running' AND t.lease_expires_at <= @now AND ${local}`, 't.lease_expires_at'));
   const ownerLive = db
     .prepare<[string, number], number>(`SELECT count(*) FROM tasks WHERE owner_id = ? AND state = 'running' AND lease_expires_at > ?`)
     .pluck();
@@ -178,7 +183,9 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   );
   // A clean stop: the attempt in progress is not a lost one, and nobody owns the task any more.
   const giveBack = db.prepare<[string]>(
-    `UPDATE tasks SET lease_owner = NULL, lease_expires_at = 0, attempts = MAX(attempts - 1, 0)
+    // A poll lease of a task waiting upstream is simply dropped: polls are not attempts.
+    `UPDATE tasks SET lease_owner = NULL, lease_expires_at = 0,
+       attempts = CASE WHEN ${upstream.waitingUpstream('tasks')} THEN attempts ELSE MAX(attempts - 1, 0) END
      WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
   );
   const owners = db.prepare<[], string>(`SELECT DISTINCT lease_owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL`).pluck();
@@ -257,6 +264,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       if (task.state === 'succeeded') ledger.settle(task.ownerId, task.id, task.price, req.now);
       else ledger.refund(task.ownerId, task.id, task.price, req.now);
       outbox.enqueue(task.id, 'completed', req.now);
+      upstream.end(task.id);
     }
     return task;
   });
@@ -267,6 +275,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     if (task) {
       ledger.refund(task.ownerId, task.id, task.price, req.now);
       outbox.enqueue(task.id, 'completed', req.now);
+      upstream.end(task.id);
     }
     return task;
   });
@@ -352,6 +361,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       return giveBack.run(JSON.stringify([workerId])).changes;
     },
     runningLeaseOwners: async () => owners.all(),
+    upstream,
     close: async () => {
       await inserts.drain();
       db.close();

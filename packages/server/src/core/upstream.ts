@@ -1,0 +1,186 @@
+/**
+ * Remote work: the model for tasks relayed to an upstream platform.
+ *
+ * Glossary:
+ * - **upstream**: the platform a task is relayed to (fal, Replicate, another taskgate …).
+ * - **channel**: one configured way to reach an upstream for a service (base URL, key, model,
+ *   priority, caps); a service may have several and fails over between them.
+ * - **submit**: the one call that creates the task upstream. It holds a worker slot and the
+ *   task's lease only while it runs; its answer, the **upstream reference**, is stored in the same
+ *   transaction that releases the worker, and from then on the task is **waiting upstream**.
+ * - **poll**: a status query by the poll scheduler, under a short lease on the task, for a task
+ *   whose `nextPollAt` is due. An upstream callback makes the poll due at once.
+ *
+ * Adapters never decide retries. They throw the typed errors below; `decideFailure` is the one
+ * place that turns an error into what the engine does next.
+ */
+import type { ErrorCode } from './errors.js';
+import type { JsonObject, Task, TaskError } from './types.js';
+
+/** What a submit returns: enough to find the task upstream again after any restart. */
+export interface UpstreamRef {
+  /** The upstream's own task id (never shown to clients). */
+  id: string;
+  /** URLs the upstream handed out for this task (status, result, cancel …), by name. */
+  urls: Record<string, string>;
+  /** Protocol-specific state kept with the task (e.g. the model path a poll needs). */
+  data: JsonObject;
+}
+
+/** A task waiting upstream, as the store keeps it. */
+export interface UpstreamTask {
+  taskId: string;
+  channel: string;
+  ref: UpstreamRef;
+  submittedAt: number;
+  /** When the next poll is due; null once the task has ended. */
+  nextPollAt: number | null;
+  polls: number;
+  /** The upstream's own status word as last seen (e.g. `IN_PROGRESS`), for the operator. */
+  lastStatus: string | null;
+  lastProgress: number | null;
+}
+
+/** What a poll (or a verified callback) learned about one upstream task. */
+export type UpstreamStatus =
+  | { state: 'queued' | 'running'; raw: string | null; progress: number | null }
+  | { state: 'succeeded'; raw: string | null; outputs: UpstreamOutput[]; data?: JsonObject }
+  | { state: 'failed'; raw: string | null; error: TaskError }
+  | { state: 'cancelled'; raw: string | null };
+
+/** A result file upstream; copied into taskgate's file store before the task succeeds. */
+export interface UpstreamOutput {
+  url: string;
+  contentType?: string;
+  /** The file name to keep (default: the URL's last path segment). */
+  name?: string;
+}
+
+export type UpstreamErrorKind = 'rejected' | 'rate_limited' | 'unavailable' | 'ambiguous';
+
+/** Base of the errors an upstream adapter throws. */
+export abstract class UpstreamError extends Error {
+  abstract readonly kind: UpstreamErrorKind;
+}
+
+/**
+ * The upstream refused the request itself (4xx other than 429, moderation): the task fails with
+ * `code`, and no other channel is tried (it would refuse the same input).
+ */
+export class UpstreamRejected extends UpstreamError {
+  readonly kind = 'rejected';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpstreamRejected';
+  }
+}
+
+/** 429: honour `retryAfterMs` on this channel; another channel may take the work meanwhile. */
+export class UpstreamRateLimited extends UpstreamError {
+  readonly kind = 'rate_limited';
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null,
+  ) {
+    super(message);
+    this.name = 'UpstreamRateLimited';
+  }
+}
+
+/**
+ * The request certainly did not take effect: 5xx with a response, connection refused, DNS
+ * failure. Safe to try another channel (or this one later).
+ */
+export class UpstreamUnavailable extends UpstreamError {
+  readonly kind = 'unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UpstreamUnavailable';
+  }
+}
+
+/**
+ * The request was sent and no answer came (timeout, connection cut): the upstream may have
+ * created the task. Never resubmitted blindly.
+ */
+export class UpstreamAmbiguous extends UpstreamError {
+  readonly kind = 'ambiguous';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UpstreamAmbiguous';
+  }
+}
+
+/** How a protocol lets the engine recover from an ambiguous submit. */
+export type AmbiguityRecovery =
+  /** The submit carries an idempotency key (the task id): sending it again is safe. */
+  | 'idempotent'
+  /** The upstream can be asked whether it has the task (by a client reference). */
+  | 'lookup'
+  /** Neither: the task ends with `api_error` and is refunded. */
+  | 'none';
+
+/** What the engine does after a failed submit or poll. */
+export type FailureDecision =
+  | { action: 'fail'; error: TaskError }
+  | { action: 'failover'; cooldownMs: number | null }
+  | { action: 'retry'; afterMs: number }
+  | { action: 'recover'; how: 'resubmit' | 'lookup' };
+
+/**
+ * The one place that decides. For a submit: rejected → fail with the mapped code; rate limited
+ * → fail over (this channel waits Retry-After); unavailable → fail over; ambiguous → resubmit only
+ * where the protocol is idempotent, look up where it can, else fail and refund. For a poll (the
+ * task exists upstream): anything but a rejection is transient and polled again later.
+ */
+export function decideFailure(err: unknown, at: 'submit' | 'poll', recovery: AmbiguityRecovery, retryMs: number): FailureDecision {
+  if (!(err instanceof UpstreamError)) {
+    // A bug or junk the adapter did not classify: never a reason to lose or duplicate work.
+    return at === 'poll' ? { action: 'retry', afterMs: retryMs } : { action: 'fail', error: { code: 'api_error', message: 'Upstream submit failed unexpectedly' } };
+  }
+  if (err instanceof UpstreamRejected) return { action: 'fail', error: { code: err.code, message: err.message } };
+  if (at === 'poll') {
+    const after = err instanceof UpstreamRateLimited && err.retryAfterMs !== null ? Math.max(err.retryAfterMs, retryMs) : retryMs;
+    return { action: 'retry', afterMs: after };
+  }
+  if (err instanceof UpstreamRateLimited) return { action: 'failover', cooldownMs: err.retryAfterMs };
+  if (err instanceof UpstreamUnavailable) return { action: 'failover', cooldownMs: null };
+  if (recovery === 'idempotent') return { action: 'recover', how: 'resubmit' };
+  if (recovery === 'lookup') return { action: 'recover', how: 'lookup' };
+  return {
+    action: 'fail',
+    error: { code: 'api_error', message: 'The upstream did not answer the submit and cannot be asked whether it took the task; refunded' },
+  };
+}
+
+/**
+ * The store's operations for remote work. Terminal results go through the task store's own
+ * `finish` (compare-and-set on the task's lease, with settle/refund and the webhook outbox in the
+ * same transaction); these operations keep the upstream side of a task.
+ */
+export interface UpstreamStore {
+  /**
+   * The submit succeeded: in one transaction the running task leased to `workerId` records its
+   * upstream reference and stops being leased; the poll scheduler owns it from now. Null (and
+   * nothing written) if the lease moved on meanwhile (cancelled, timed out, lease lost).
+   */
+  recordSubmitted(req: { taskId: string; workerId: string; channel: string; ref: UpstreamRef; now: number; nextPollAt: number }): Promise<Task | null>;
+  /**
+   * Claims tasks whose poll is due (`nextPollAt <= now`, still running, not leased or their lease
+   * expired) under a short lease on the task, oldest due first, at most `max` per channel.
+   */
+  claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<{ channel: string; max: number }> }): Promise<Array<{ task: Task; upstream: UpstreamTask }>>;
+  /**
+   * A poll that did not end the task: keeps what it saw and when to poll next, updates the task's
+   * progress, and gives the lease back. False if the lease moved on.
+   */
+  recordPoll(req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Promise<boolean>;
+  /** Makes a waiting task's next poll due now (an upstream callback arrived). False if it has ended. */
+  pollNow(taskId: string, now: number): Promise<boolean>;
+  get(taskId: string): Promise<UpstreamTask | null>;
+  /** Tasks waiting upstream per channel (channel caps count these). */
+  inFlightByChannel(): Promise<Record<string, number>>;
+}

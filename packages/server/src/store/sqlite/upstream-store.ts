@@ -1,0 +1,155 @@
+/**
+ * The upstream side of relayed tasks in the SQLite store (`upstream_tasks`, migration 0009). The
+ * task store composes it: both share the task cache, and the task store calls `end` inside its
+ * finish and terminate transactions, so a task that ends stops being polled in the same commit.
+ * A poll's lease is the task's own lease, so a terminal result passes the task store's `finish`.
+ */
+import type { JsonObject, Task } from '../../core/types.js';
+import type { UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { Db } from './db.js';
+import type { TaskCache } from './task-cache.js';
+
+interface UpstreamRow {
+  task_id: string;
+  channel: string;
+  upstream_id: string;
+  urls: string;
+  data: string;
+  submitted_at: number;
+  next_poll_at: number | null;
+  polls: number;
+  last_status: string | null;
+  last_progress: number | null;
+}
+
+function toUpstream(row: UpstreamRow): UpstreamTask {
+  return {
+    taskId: row.task_id,
+    channel: row.channel,
+    ref: { id: row.upstream_id, urls: JSON.parse(row.urls) as Record<string, string>, data: JSON.parse(row.data) as JsonObject },
+    submittedAt: row.submitted_at,
+    nextPollAt: row.next_poll_at,
+    polls: row.polls,
+    lastStatus: row.last_status,
+    lastProgress: row.last_progress,
+  };
+}
+
+/** What the task store lends the upstream store: its row mapping, cache and webhook outbox. */
+export interface UpstreamStoreDeps<Row> {
+  toTask(row: Row): Task;
+  cache: TaskCache;
+  /** Queues a webhook event for the task (inside the caller's transaction). */
+  enqueue(taskId: string, event: 'progress', now: number): void;
+}
+
+export interface SqliteUpstreamStore extends UpstreamStore {
+  /** The task ended (call inside the terminal transition's transaction): no more polls. */
+  end(taskId: string): void;
+  /**
+   * SQL condition, true for a task waiting upstream (`tasks` named `table` in the statement): the
+   * local claim leaves such tasks alone (they must never be run or submitted again).
+   */
+  waitingUpstream(table: string): string;
+}
+
+const waiting = (table: string): string =>
+  `EXISTS (SELECT 1 FROM upstream_tasks u WHERE u.task_id = ${table}.id AND u.next_poll_at IS NOT NULL)`;
+
+export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): SqliteUpstreamStore {
+  const { cache } = deps;
+  const detach = db.prepare<[{ id: string; owner: string }], Row>(
+    `UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  );
+  const insert = db.prepare<[{ id: string; channel: string; upstream: string; urls: string; data: string; now: number; next: number }]>(
+    `INSERT INTO upstream_tasks (task_id, channel, upstream_id, urls, data, submitted_at, next_poll_at)
+     VALUES (@id, @channel, @upstream, @urls, @data, @now, @next)`,
+  );
+  const due = db.prepare<[{ channel: string; now: number; limit: number }], string>(
+    `SELECT u.task_id FROM upstream_tasks u JOIN tasks t ON t.id = u.task_id
+     WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @now
+       AND t.state = 'running' AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= @now)
+     ORDER BY u.next_poll_at LIMIT @limit`,
+  ).pluck();
+  const lease = db.prepare<[{ id: string; owner: string; until: number; now: number }], Row>(
+    `UPDATE tasks SET lease_owner = @owner, lease_expires_at = @until
+     WHERE id = @id AND state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= @now) RETURNING *`,
+  );
+  const byTask = db.prepare<[string], UpstreamRow>('SELECT * FROM upstream_tasks WHERE task_id = ?');
+  const progressOf = db.prepare<[string, string], number | null>(
+    `SELECT progress FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+  ).pluck();
+  const release = db.prepare<[{ id: string; owner: string; progress: number | null }], Row>(
+    `UPDATE tasks SET progress = COALESCE(@progress, progress), lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  );
+  const polled = db.prepare<[{ id: string; next: number; raw: string | null; progress: number | null }]>(
+    `UPDATE upstream_tasks SET next_poll_at = @next, polls = polls + 1, last_status = @raw,
+       last_progress = COALESCE(@progress, last_progress)
+     WHERE task_id = @id AND next_poll_at IS NOT NULL`,
+  );
+  const now_ = db.prepare<[{ id: string; now: number }]>(
+    `UPDATE upstream_tasks SET next_poll_at = MIN(next_poll_at, @now) WHERE task_id = @id AND next_poll_at IS NOT NULL`,
+  );
+  const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL WHERE task_id = ?');
+  const perChannel = db.prepare<[], { channel: string; n: number }>(
+    'SELECT channel, count(*) AS n FROM upstream_tasks WHERE next_poll_at IS NOT NULL GROUP BY channel',
+  );
+
+  const submittedTx = db.transaction((req: { taskId: string; workerId: string; channel: string; ref: UpstreamRef; now: number; nextPollAt: number }): Task | null => {
+    const row = detach.all({ id: req.taskId, owner: req.workerId })[0];
+    if (!row) return null;
+    insert.run({
+      id: req.taskId, channel: req.channel, upstream: req.ref.id, urls: JSON.stringify(req.ref.urls), data: JSON.stringify(req.ref.data),
+      now: req.now, next: req.nextPollAt,
+    });
+    return deps.toTask(row);
+  });
+
+  const claimTx = db.transaction((req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<{ channel: string; max: number }> }) => {
+    const out: Array<{ task: Task; upstream: UpstreamTask }> = [];
+    for (const { channel, max } of req.channels) {
+      if (max <= 0) continue;
+      for (const id of due.all({ channel, now: req.now, limit: max })) {
+        const row = lease.all({ id, owner: req.workerId, until: req.now + req.leaseMs, now: req.now })[0];
+        const upstream = row ? byTask.get(id) : undefined;
+        if (row && upstream) out.push({ task: deps.toTask(row), upstream: toUpstream(upstream) });
+      }
+    }
+    return out;
+  });
+
+  const pollTx = db.transaction((req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Task | null => {
+    const before = progressOf.get(req.taskId, req.workerId);
+    const row = release.all({ id: req.taskId, owner: req.workerId, progress: req.progress })[0];
+    if (!row) return null;
+    polled.run({ id: req.taskId, next: req.nextPollAt, raw: req.raw, progress: req.progress });
+    if (req.progress !== null && req.progress > (before ?? -1)) deps.enqueue(req.taskId, 'progress', req.now);
+    return deps.toTask(row);
+  });
+
+  return {
+    waitingUpstream: waiting,
+    end: (taskId) => void endRow.run(taskId),
+    recordSubmitted: async (req) => {
+      const task = submittedTx(req);
+      return task ? cache.set(task) : null;
+    },
+    claimDuePolls: async (req) => {
+      const claimed = claimTx(req);
+      for (const c of claimed) cache.set(c.task);
+      return claimed;
+    },
+    recordPoll: async (req) => {
+      const task = pollTx(req);
+      if (task) cache.set(task);
+      return task !== null;
+    },
+    pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
+    get: async (taskId) => {
+      const row = byTask.get(taskId);
+      return row ? toUpstream(row) : null;
+    },
+    inFlightByChannel: async () => Object.fromEntries(perChannel.all().map((r) => [r.channel, r.n])),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The UpstreamStore contract (the upstream side of relayed tasks) as a shared suite, run against
+ * every TaskStore driver: a submit recorded with the worker's release, due polls under short
+ * leases, terminal results through the task store's own finish, never a second local run.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ServiceClaimLimit, TaskStore } from '../src/core/ports.js';
+import type { UpstreamRef } from '../src/core/upstream.js';
+import { newTask } from './store-contract.js';
+
+const limit: ServiceClaimLimit = { service: 'demo/image', concurrency: 10, timeoutMs: 60_000 };
+const ref = (id: string): UpstreamRef => ({ id, urls: { status: `https://up.test/requests/${id}/status` }, data: { model: 'm' } });
+const channels = (max = 10) => [{ channel: 'fal-main', max }];
+
+/** A task claimed by worker `A` and submitted upstream as `up-1`, next poll due at 200. */
+async function submitted(s: TaskStore, over = {}) {
+  const t = await s.insert(newTask(over));
+  await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+  const task = await s.upstream.recordSubmitted({ taskId: t.id, workerId: 'A', channel: 'fal-main', ref: ref('up-1'), now: 110, nextPollAt: 200 });
+  return { id: t.id, task };
+}
+
+export function runUpstreamSuite(name: string, open: () => TaskStore): void {
+  describe(`UpstreamStore contract: ${name}`, () => {
+    test('recordSubmitted keeps the reference and releases the worker, once, only for the lease holder', async () => {
+      const s = open();
+      const { id, task } = await submitted(s);
+      assert.deepEqual([task?.state, task?.leaseOwner, task?.leaseExpiresAt], ['running', null, null]);
+      assert.deepEqual(await s.get(id), task);
+      const up = await s.upstream.get(id);
+      assert.deepEqual(up, {
+        taskId: id, channel: 'fal-main', ref: ref('up-1'), submittedAt: 110, nextPollAt: 200, polls: 0, lastStatus: null, lastProgress: null,
+      });
+      assert.equal(await s.upstream.recordSubmitted({ taskId: id, workerId: 'A', channel: 'x', ref: ref('up-2'), now: 120, nextPollAt: 200 }), null, 'never twice');
+      const other = await s.insert(newTask());
+      await s.claimDue({ workerId: 'B', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+      assert.equal(await s.upstream.recordSubmitted({ taskId: other.id, workerId: 'A', channel: 'x', ref: ref('up-3'), now: 120, nextPollAt: 200 }), null, 'not the lease holder');
+      assert.equal(await s.upstream.get(other.id), null);
+      await s.close();
+    });
+
+    test('a task waiting upstream is never claimed to run locally again, whatever the time', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      assert.deepEqual(await s.claimDue({ workerId: 'B', now: 10_000_000, leaseMs: 1000, max: 10, services: [limit] }), []);
+      assert.equal((await s.get(id))?.attempts, 1);
+      await s.close();
+    });
+
+    test('due polls are claimed under a short lease, per channel cap, and come back when the lease expires', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 199, leaseMs: 50, channels: channels() }), [], 'not due yet');
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: [{ channel: 'other', max: 10 }] }), [], 'other channel');
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels(0) }), [], 'cap 0');
+      const [claimed] = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      assert.deepEqual([claimed?.task.id, claimed?.task.leaseOwner, claimed?.task.leaseExpiresAt, claimed?.upstream.ref.id], [id, 'P', 250, 'up-1']);
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 210, leaseMs: 50, channels: channels() }), [], 'leased');
+      const [again] = await s.upstream.claimDuePolls({ workerId: 'Q', now: 251, leaseMs: 50, channels: channels() });
+      assert.equal(again?.task.leaseOwner, 'Q', 'a dead poller’s lease expires');
+      await s.close();
+    });
+
+    test('recordPoll keeps what it saw, sets progress and the next poll, and gives the lease back', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'Q', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), false, 'not the lease holder');
+      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), true);
+      const task = await s.get(id);
+      assert.deepEqual([task?.progress, task?.leaseOwner, task?.state], [0.5, null, 'running']);
+      const up = await s.upstream.get(id);
+      assert.deepEqual([up?.polls, up?.lastStatus, up?.lastProgress, up?.nextPollAt], [1, 'IN_PROGRESS', 0.5, 400]);
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 399, leaseMs: 50, channels: channels() }), []);
+      assert.ok(await s.upstream.pollNow(id, 300), 'a callback makes it due at once');
+      assert.equal((await s.upstream.claimDuePolls({ workerId: 'P', now: 300, leaseMs: 50, channels: channels() })).length, 1);
+      await s.close();
+    });
+
+    test('a terminal poll goes through finish: exactly once, and the task is never polled again', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      const done = await s.finish({ id, workerId: 'P', now: 220, state: 'succeeded', output: { files: [] } });
+      assert.equal(done?.state, 'succeeded');
+      assert.equal(await s.finish({ id, workerId: 'P', now: 221, state: 'failed', error: { code: 'api_error', message: 'late' } }), null);
+      assert.equal((await s.upstream.get(id))?.nextPollAt, null);
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 10_000, leaseMs: 50, channels: channels() }), []);
+      assert.equal(await s.upstream.pollNow(id, 10_000), false);
+      assert.deepEqual(await s.upstream.inFlightByChannel(), {});
+      await s.close();
+    });
+
+    test('a clean stop drops a poll lease without counting an attempt; the poll is due again at once', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 5000, channels: channels() });
+      assert.equal(await s.returnLeases('P'), 1);
+      const back = await s.get(id);
+      assert.deepEqual([back?.leaseOwner, back?.attempts, back?.state], [null, 1, 'running']);
+      assert.equal((await s.upstream.claimDuePolls({ workerId: 'Q', now: 201, leaseMs: 50, channels: channels() })).length, 1);
+      assert.deepEqual(await s.claimDue({ workerId: 'L', now: 10_000, leaseMs: 1000, max: 10, services: [limit] }), [], 'still never run locally');
+      await s.close();
+    });
+
+    test('cancel or timeout while waiting upstream ends the polls; counts per channel', async () => {
+      const s = open();
+      const a = await submitted(s);
+      const b = await submitted(s);
+      assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 2 });
+      const cancelled = await s.terminate({ id: a.id, from: ['queued', 'running'], state: 'cancelled', error: { code: 'cancelled', message: 'x' }, now: 150 });
+      assert.equal(cancelled?.state, 'cancelled');
+      assert.equal((await s.upstream.get(a.id))?.nextPollAt, null);
+      assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 1 });
+      const due = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      assert.deepEqual(due.map((d) => d.task.id), [b.id]);
+      await s.close();
+    });
+  });
+}
