@@ -184,3 +184,56 @@ export interface UpstreamStore {
   /** Tasks waiting upstream per channel (channel caps count these). */
   inFlightByChannel(): Promise<Record<string, number>>;
 }
+
+/** What an adapter call is given. */
+export interface UpstreamCall {
+  /** Aborted on timeout, cancel or shutdown: stop at once. */
+  signal: AbortSignal;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+}
+
+export interface SubmitRequest {
+  /**
+   * Deterministic per task (the task id): sent as the upstream's idempotency key where the
+   * protocol has one, and what `lookup` searches by after an ambiguous submit.
+   */
+  idempotencyKey: string;
+  /** The validated input (what the client sent, minus the dialect's control fields). */
+  input: JsonObject;
+  /** taskgate's own unguessable callback URL for this task; null without a public URL. */
+  callbackUrl: string | null;
+}
+
+/**
+ * One upstream protocol, bound to one channel (base URL, key, model). Adapters translate and
+ * classify; they never retry, fail over or touch task state (the engine does, in one place).
+ * Every failure is thrown as one of the UpstreamError kinds above.
+ */
+export interface UpstreamAdapter {
+  /** `task-api`, `apixo`, `fal`, `replicate`, `openai-images`, `midjourney-proxy`. */
+  readonly protocol: string;
+  readonly recovery: AmbiguityRecovery;
+  /** Most tasks one poll call can ask about (1: the protocol has no batch query). */
+  readonly batchSize: number;
+  submit(req: SubmitRequest, call: UpstreamCall): Promise<UpstreamRef>;
+  /**
+   * The status of these tasks, by upstream id. A task missing from the answer, or an answer that
+   * cannot be read, is transient: it is polled again later, never failed for that alone.
+   */
+  poll(refs: readonly UpstreamRef[], call: UpstreamCall): Promise<Map<string, UpstreamStatus>>;
+  /** Asks the upstream to stop the task (best effort: the task is already cancelled here). */
+  cancel?(ref: UpstreamRef, call: UpstreamCall): Promise<void>;
+  /** Finds the task an ambiguous submit may have created (recovery `lookup`); null if none. */
+  lookup?(idempotencyKey: string, call: UpstreamCall): Promise<UpstreamRef | null>;
+}
+
+/** A channel's settings as an adapter factory receives them (the key already read from env). */
+export interface ChannelSettings {
+  name: string;
+  baseUrl: string;
+  apiKey: string | null;
+  /** The upstream's own name for the model / service / endpoint. */
+  model: string;
+  /** Longest one upstream HTTP request may take before it counts as ambiguous (submit) or transient (poll). */
+  requestTimeoutMs: number;
+}
