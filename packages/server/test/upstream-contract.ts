@@ -40,6 +40,25 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
+    test('recordSubmitting marks a submit in progress; it is found again if its answer is never stored', async () => {
+      const s = open();
+      const t = await s.insert(newTask());
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+      assert.equal(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'B', channel: 'fal-main', now: 105 }), false, 'not the lease holder');
+      assert.equal(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'A', channel: 'fal-main', now: 105 }), true);
+      assert.deepEqual(await s.upstream.get(t.id), {
+        taskId: t.id, channel: 'fal-main', ref: null, submittedAt: 105, nextPollAt: null, polls: 0, lastStatus: null, lastProgress: null,
+      });
+      // The worker dies mid-submit: the task is claimed again (to recover), never polled.
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 10_000, leaseMs: 50, channels: channels() }), []);
+      const [again] = await s.claimDue({ workerId: 'C', now: 2000, leaseMs: 1000, max: 10, services: [limit] });
+      assert.equal(again?.id, t.id);
+      assert.ok(await s.upstream.recordSubmitted({ taskId: t.id, workerId: 'C', channel: 'fal-main', ref: ref('up-9'), now: 2010, nextPollAt: 2100 }));
+      assert.equal((await s.upstream.get(t.id))?.ref?.id, 'up-9');
+      assert.equal(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'C', channel: 'x', now: 2020 }), false, 'waiting upstream: no second submit');
+      await s.close();
+    });
+
     test('a task waiting upstream is never claimed to run locally again, whatever the time', async () => {
       const s = open();
       const { id } = await submitted(s);
@@ -55,7 +74,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: [{ channel: 'other', max: 10 }] }), [], 'other channel');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels(0) }), [], 'cap 0');
       const [claimed] = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
-      assert.deepEqual([claimed?.task.id, claimed?.task.leaseOwner, claimed?.task.leaseExpiresAt, claimed?.upstream.ref.id], [id, 'P', 250, 'up-1']);
+      assert.deepEqual([claimed?.task.id, claimed?.task.leaseOwner, claimed?.task.leaseExpiresAt, claimed?.upstream.ref?.id], [id, 'P', 250, 'up-1']);
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 210, leaseMs: 50, channels: channels() }), [], 'leased');
       const [again] = await s.upstream.claimDuePolls({ workerId: 'Q', now: 251, leaseMs: 50, channels: channels() });
       assert.equal(again?.task.leaseOwner, 'Q', 'a dead poller’s lease expires');
@@ -66,8 +85,8 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       const s = open();
       const { id } = await submitted(s);
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
-      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'Q', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), false, 'not the lease holder');
-      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), true);
+      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'Q', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), null, 'not the lease holder');
+      assert.equal((await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }))?.progress, 0.5);
       const task = await s.get(id);
       assert.deepEqual([task?.progress, task?.leaseOwner, task?.state], [0.5, null, 'running']);
       const up = await s.upstream.get(id);

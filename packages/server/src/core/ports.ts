@@ -134,6 +134,12 @@ export interface TaskStore {
   returnLeases(workerId: string): Promise<number>;
   /** Lease owners of running tasks, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
+  /**
+   * Puts a running task leased to `workerId` back in the queue, due at `runAfter`, without
+   * counting the attempt (every upstream channel is busy or rate limited for now). It keeps its
+   * first start time and deadline. Null if the lease moved on.
+   */
+  requeue(req: { id: string; workerId: string; runAfter: number }): Promise<Task | null>;
   /** The upstream side of relayed tasks, sharing this store's transactions and cache. */
   readonly upstream: UpstreamStore;
   close(): Promise<void>;
@@ -215,6 +221,11 @@ export interface LedgerStore {
 /** Where providers put the files they produce. */
 export interface FileSink {
   write(name: string, contentType: string, data: Buffer): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
+  /**
+   * Streams a file to storage, never whole in memory; refuses (and removes) one longer than
+   * `maxBytes`. Nothing is visible under the returned path until it is complete.
+   */
+  writeStream(name: string, contentType: string, data: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
 }
 
 export interface ProviderLogger {

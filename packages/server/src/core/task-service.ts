@@ -12,6 +12,7 @@ import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
 import { TaskWatchers } from './waiters.js';
+import type { UpstreamRef, UpstreamStore } from './upstream.js';
 import { canTransition } from './state.js';
 import { TASK_STATES } from './types.js';
 
@@ -239,6 +240,34 @@ export class TaskService {
   /** A clean stop of this worker: its running tasks are handed back without counting an attempt. */
   returnLeases(workerId: string): Promise<number> {
     return this.store.returnLeases(workerId);
+  }
+
+  // ---- relayed tasks (see core/upstream.ts) ---------------------------------------------------
+
+  /** The upstream side of relayed tasks (reads, due polls, channel counts). */
+  get upstream(): UpstreamStore {
+    return this.store.upstream;
+  }
+
+  /** The submit went through: the task now waits upstream and holds no worker. */
+  submitted(id: string, workerId: string, channel: string, ref: UpstreamRef, nextPollAt: number): Promise<Task | null> {
+    return this.store.upstream.recordSubmitted({ taskId: id, workerId, channel, ref, now: this.clock.now(), nextPollAt });
+  }
+
+  /** A poll that did not end the task: its progress (if it moved) is announced like a local run's. */
+  async polled(id: string, workerId: string, raw: string | null, progress: number | null, nextPollAt: number): Promise<Task | null> {
+    const before = await this.store.get(id);
+    const clamped = progress === null ? null : Math.min(1, Math.max(0, progress));
+    const task = await this.store.upstream.recordPoll({ taskId: id, workerId, now: this.clock.now(), raw, progress: clamped, nextPollAt });
+    if (task && clamped !== null && clamped !== before?.progress) this.events.emit('task:progress', { task });
+    return task;
+  }
+
+  /** Back to the queue until `runAfter` (every channel busy or rate limited); the attempt does not count. */
+  async requeue(id: string, workerId: string, runAfter: number): Promise<Task | null> {
+    const task = await this.store.requeue({ id, workerId, runAfter });
+    if (task) this.events.emit('task:queued', { task });
+    return task;
   }
 
   /** Lease owners of running tasks (for dead-worker detection). */

@@ -31,7 +31,12 @@ export interface UpstreamRef {
 export interface UpstreamTask {
   taskId: string;
   channel: string;
-  ref: UpstreamRef;
+  /**
+   * Null: a submit to `channel` began and its answer was never stored (the process died or
+   * stopped mid-submit). The upstream may have the task: only the protocol's recovery may decide.
+   */
+  ref: UpstreamRef | null;
+  /** When the submit began, then when its answer was stored. */
   submittedAt: number;
   /** When the next poll is due; null once the task has ended. */
   nextPollAt: number | null;
@@ -163,6 +168,11 @@ export function decideFailure(err: unknown, at: 'submit' | 'poll', recovery: Amb
  */
 export interface UpstreamStore {
   /**
+   * A submit to `channel` is about to be sent by the lease holder (written first, so a submit
+   * interrupted by a crash is known as one). False if the lease moved on.
+   */
+  recordSubmitting(req: { taskId: string; workerId: string; channel: string; now: number }): Promise<boolean>;
+  /**
    * The submit succeeded: in one transaction the running task leased to `workerId` records its
    * upstream reference and stops being leased; the poll scheduler owns it from now. Null (and
    * nothing written) if the lease moved on meanwhile (cancelled, timed out, lease lost).
@@ -175,9 +185,9 @@ export interface UpstreamStore {
   claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<{ channel: string; max: number }> }): Promise<Array<{ task: Task; upstream: UpstreamTask }>>;
   /**
    * A poll that did not end the task: keeps what it saw and when to poll next, updates the task's
-   * progress, and gives the lease back. False if the lease moved on.
+   * progress, and gives the lease back. Null if the lease moved on.
    */
-  recordPoll(req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Promise<boolean>;
+  recordPoll(req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Promise<Task | null>;
   /** Makes a waiting task's next poll due now (an upstream callback arrived). False if it has ended. */
   pollNow(taskId: string, now: number): Promise<boolean>;
   get(taskId: string): Promise<UpstreamTask | null>;

@@ -3,20 +3,56 @@
  * bits, so a file URL is unguessable; signed, expiring URLs come later.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
 import type { FileSink } from '../core/ports.js';
 
 export const FILES_ROUTE = '/files';
 
+/** A file too long for the cap it was written under. */
+export class FileTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`file longer than ${maxBytes} bytes`);
+    this.name = 'FileTooLargeError';
+  }
+}
+
 export function createFileSink(root: string): FileSink {
+  async function place(name: string): Promise<{ key: string; safe: string; dir: string }> {
+    const key = randomBytes(16).toString('hex');
+    const safe = basename(name).replace(/[^A-Za-z0-9._-]/g, '_') || 'file';
+    const dir = join(root, key);
+    await mkdir(dir, { recursive: true });
+    return { key, safe, dir };
+  }
   return {
     async write(name, contentType, data) {
-      const key = randomBytes(16).toString('hex');
-      const safe = basename(name).replace(/[^A-Za-z0-9._-]/g, '_') || 'file';
-      await mkdir(join(root, key), { recursive: true });
-      await writeFile(join(root, key, safe), data);
+      const { key, safe, dir } = await place(name);
+      await writeFile(join(dir, safe), data);
       return { path: `${FILES_ROUTE}/${key}/${safe}`, bytes: data.length, contentType };
+    },
+    async writeStream(name, contentType, data, maxBytes) {
+      const { key, safe, dir } = await place(name);
+      // Written under a dot-name (never served: dotfiles are denied) and renamed when complete.
+      const partial = join(dir, `.${safe}.part`);
+      let bytes = 0;
+      const cap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          bytes += chunk.length;
+          done(bytes > maxBytes ? new FileTooLargeError(maxBytes) : null, chunk);
+        },
+      });
+      try {
+        await pipeline(data, cap, createWriteStream(partial));
+        await rename(partial, join(dir, safe));
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      return { path: `${FILES_ROUTE}/${key}/${safe}`, bytes, contentType };
     },
   };
 }

@@ -188,6 +188,11 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
        attempts = CASE WHEN ${upstream.waitingUpstream('tasks')} THEN attempts ELSE MAX(attempts - 1, 0) END
      WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(?))`,
   );
+  const requeueRow = db.prepare<[{ id: string; owner: string; runAfter: number }], TaskRow>(
+    `UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, run_after = @runAfter,
+       attempts = MAX(attempts - 1, 0)
+     WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  );
   const owners = db.prepare<[], string>(`SELECT DISTINCT lease_owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL`).pluck();
 
   const claimTx = db.transaction((req: ClaimRequest): Task[] => {
@@ -361,6 +366,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       return giveBack.run(JSON.stringify([workerId])).changes;
     },
     runningLeaseOwners: async () => owners.all(),
+    requeue: async (req) => remember(one(requeueRow.all({ id: req.id, owner: req.workerId, runAfter: req.runAfter }))),
     upstream,
     close: async () => {
       await inserts.drain();

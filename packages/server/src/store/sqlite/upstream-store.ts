@@ -12,7 +12,7 @@ import type { TaskCache } from './task-cache.js';
 interface UpstreamRow {
   task_id: string;
   channel: string;
-  upstream_id: string;
+  upstream_id: string | null;
   urls: string;
   data: string;
   submitted_at: number;
@@ -26,7 +26,7 @@ function toUpstream(row: UpstreamRow): UpstreamTask {
   return {
     taskId: row.task_id,
     channel: row.channel,
-    ref: { id: row.upstream_id, urls: JSON.parse(row.urls) as Record<string, string>, data: JSON.parse(row.data) as JsonObject },
+    ref: row.upstream_id === null ? null : { id: row.upstream_id, urls: JSON.parse(row.urls) as Record<string, string>, data: JSON.parse(row.data) as JsonObject },
     submittedAt: row.submitted_at,
     nextPollAt: row.next_poll_at,
     polls: row.polls,
@@ -61,10 +61,14 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   const detach = db.prepare<[{ id: string; owner: string }], Row>(
     `UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
   );
-  const insert = db.prepare<[{ id: string; channel: string; upstream: string; urls: string; data: string; now: number; next: number }]>(
+  const insert = db.prepare<[{ id: string; channel: string; upstream: string | null; urls: string; data: string; now: number; next: number | null }]>(
     `INSERT INTO upstream_tasks (task_id, channel, upstream_id, urls, data, submitted_at, next_poll_at)
-     VALUES (@id, @channel, @upstream, @urls, @data, @now, @next)`,
+     VALUES (@id, @channel, @upstream, @urls, @data, @now, @next)
+     ON CONFLICT (task_id) DO UPDATE SET channel = excluded.channel, upstream_id = excluded.upstream_id, urls = excluded.urls,
+       data = excluded.data, submitted_at = excluded.submitted_at, next_poll_at = excluded.next_poll_at`,
   );
+  const holds = db.prepare<[string, string], number>(`SELECT count(*) FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`).pluck();
+  const liveRef = db.prepare<[string], number>('SELECT count(*) FROM upstream_tasks WHERE task_id = ? AND next_poll_at IS NOT NULL').pluck();
   const due = db.prepare<[{ channel: string; now: number; limit: number }], string>(
     `SELECT u.task_id FROM upstream_tasks u JOIN tasks t ON t.id = u.task_id
      WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @now
@@ -95,6 +99,12 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   const perChannel = db.prepare<[], { channel: string; n: number }>(
     'SELECT channel, count(*) AS n FROM upstream_tasks WHERE next_poll_at IS NOT NULL GROUP BY channel',
   );
+
+  const submittingTx = db.transaction((req: { taskId: string; workerId: string; channel: string; now: number }): boolean => {
+    if (holds.get(req.taskId, req.workerId) !== 1 || liveRef.get(req.taskId) !== 0) return false;
+    insert.run({ id: req.taskId, channel: req.channel, upstream: null, urls: '{}', data: '{}', now: req.now, next: null });
+    return true;
+  });
 
   const submittedTx = db.transaction((req: { taskId: string; workerId: string; channel: string; ref: UpstreamRef; now: number; nextPollAt: number }): Task | null => {
     const row = detach.all({ id: req.taskId, owner: req.workerId })[0];
@@ -131,6 +141,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   return {
     waitingUpstream: waiting,
     end: (taskId) => void endRow.run(taskId),
+    recordSubmitting: async (req) => submittingTx(req),
     recordSubmitted: async (req) => {
       const task = submittedTx(req);
       return task ? cache.set(task) : null;
@@ -142,8 +153,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     },
     recordPoll: async (req) => {
       const task = pollTx(req);
-      if (task) cache.set(task);
-      return task !== null;
+      return task ? cache.set(task) : null;
     },
     pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
     get: async (taskId) => {

@@ -5,7 +5,7 @@
 CREATE TABLE upstream_tasks (
   task_id       TEXT PRIMARY KEY REFERENCES tasks (id),
   channel       TEXT NOT NULL,
-  upstream_id   TEXT NOT NULL,
+  upstream_id   TEXT,                         -- NULL: a submit began and its answer was never stored
   urls          TEXT NOT NULL DEFAULT '{}',   -- JSON: the URLs the upstream handed out
   data          TEXT NOT NULL DEFAULT '{}',   -- JSON: protocol-specific state
   submitted_at  INTEGER NOT NULL,
