@@ -100,7 +100,7 @@ function limitRows(): LimitRow[] {
 
 function providerOf(service: string) {
   const svc = DEFAULT_SERVICES[service];
-  assert.ok(svc, `README names a built-in service: ${service}`);
+  assert.ok(svc?.provider, `README names a built-in service: ${service}`);
   return createProvider(svc.provider, svc.options);
 }
 

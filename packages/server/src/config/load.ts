@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { createProvider } from '../providers/index.js';
+import { UPSTREAM_PROTOCOLS } from '../providers/upstream/index.js';
 import { readEnv } from './env.js';
 import { isPlainObject, mergeServices } from './merge.js';
 import { configSchema, type GatewayConfig } from './schema.js';
@@ -44,7 +45,16 @@ export function parseConfig(raw: unknown, source = 'config'): GatewayConfig {
   const config: GatewayConfig = parsed.data;
   // Providers validate their own options now, so a typo fails at start, not at the first task.
   const problems: string[] = [];
+  const channelNames = new Map<string, string>();
   for (const [name, svc] of Object.entries(config.services)) {
+    svc.channels?.forEach((ch, i) => {
+      const at = `services.${name}.channels.${i}`;
+      if (!UPSTREAM_PROTOCOLS().includes(ch.provider)) problems.push(`${at}.provider: unknown upstream protocol "${ch.provider}" (known: ${UPSTREAM_PROTOCOLS().join(', ')})`);
+      const other = channelNames.get(ch.name);
+      if (other) problems.push(`${at}.name: "${ch.name}" is already the name of a channel of ${other}`);
+      else channelNames.set(ch.name, name);
+    });
+    if (svc.provider === undefined) continue;
     try {
       createProvider(svc.provider, svc.options);
     } catch (err) {

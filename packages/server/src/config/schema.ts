@@ -4,14 +4,54 @@ import { isValidPattern } from '../accounts/moderation.js';
 
 export const TASK_API_SHAPES = ['midjourney', 'suno', 'video', 'generic'] as const;
 
+/** One way to reach an upstream platform for a service (issue: channels with failover). */
+const channelSchema = z
+  .strictObject({
+    /** Unique across the configuration: the channel's health and caps are kept under it. */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'channel names are letters, digits, . _ - (at most 64)'),
+    /** The upstream protocol: `task-api`, `apixo`, `fal`, `replicate`. */
+    provider: z.string().min(1),
+    /** The API base as the platform's docs write it (task API `…/v1`, APIXO the host root, fal `https://queue.fal.run`, Replicate `…/v1`). */
+    baseUrl: z.url({ protocol: /^https?$/ }),
+    /** The environment variable holding the API key (read at start; never printed or logged). */
+    apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+    /** The API key itself (prefer apiKeyEnv; redacted by `taskgate config`). */
+    apiKey: z.string().min(1).optional(),
+    /** The upstream's own name for the model: task API `service/action`, APIXO model, fal endpoint, Replicate `owner/name` or version. */
+    model: z.string().min(1),
+    /** Lower first; channels of one priority share the work by weight. */
+    priority: z.number().int().min(0).max(1000).default(0),
+    weight: z.number().int().min(1).max(1000).default(1),
+    /** Most tasks waiting on this channel's upstream at once. */
+    maxConcurrency: z.number().int().min(1).max(1_000_000).default(1000),
+    /** Most upstream requests per second (submits and polls together); null: no limit. */
+    maxRequestsPerSecond: z.number().min(0.1).max(100_000).nullable().default(null),
+    /** Longest one upstream request may take. */
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** How often a task waiting upstream is polled: initialMs after the submit, growing by factor up to maxMs. */
+    poll: z
+      .strictObject({
+        initialMs: z.number().int().min(10).max(3_600_000).default(2000),
+        maxMs: z.number().int().min(10).max(3_600_000).default(15_000),
+        factor: z.number().min(1).max(10).default(1.5),
+      })
+      .refine((p) => p.maxMs >= p.initialMs, { message: 'poll.maxMs must be at least poll.initialMs', path: ['maxMs'] })
+      .prefault({}),
+  })
+  .refine((c) => !(c.apiKey !== undefined && c.apiKeyEnv !== undefined), { message: 'give apiKey or apiKeyEnv, not both', path: ['apiKey'] });
+export type ChannelConfig = z.infer<typeof channelSchema>;
+
 const serviceSchema = z.strictObject({
   /**
-   * Which provider does the work (`demo-image`, `demo-audio`, `demo-video`). A built-in service
-   * has one already; a new service must name it.
+   * Which local provider does the work (`demo-image`, `demo-audio`, `demo-video`). A built-in
+   * service has one already; a new service must name it, or give `channels` instead.
    */
   provider: z
     .string({ error: (iss) => (iss.input === undefined ? 'required (a service that is not built in needs a complete definition)' : undefined) })
-    .min(1),
+    .min(1)
+    .optional(),
+  /** Upstream channels (a relayed service): `provider` + `options`, or `channels`, not both. */
+  channels: z.array(channelSchema).min(1).max(50).optional(),
   /** `wait`: create may hold the request until the result is ready; `async`: always answer at once. */
   mode: z.enum(['wait', 'async']).default('wait'),
   /** Longest a waiting create holds the request before answering with the task id. */
@@ -45,6 +85,14 @@ const serviceSchema = z.strictObject({
       replicate: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Replicate models look like "owner/name"')).default([]),
     })
     .prefault({}),
+}).superRefine((svc, ctx) => {
+  if (svc.provider === undefined && svc.channels === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['provider'], message: 'required (a service that is not built in needs a complete definition: provider, or channels)' });
+  } else if (svc.provider !== undefined && svc.channels !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['channels'], message: 'give provider (a local provider) or channels (upstream platforms), not both' });
+  } else if (svc.channels !== undefined && Object.keys(svc.options).length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['options'], message: 'options belong to a local provider; a relayed service configures its channels' });
+  }
 });
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
@@ -87,6 +135,21 @@ export const configSchema = z.strictObject({
   sqliteSync: z.enum(['normal', 'full']).default('normal'),
   /** `exclusive`: the gateway holds the database alone (fast; a second process is refused). */
   sqliteLocking: z.enum(['exclusive', 'shared']).default('exclusive'),
+  /** Relayed services (those with `channels`): the poll scheduler and the copy of results. */
+  relay: z
+    .strictObject({
+      /** Most poll requests in flight per process (each may ask about a batch of tasks). */
+      pollConcurrency: z.number().int().min(1).max(10_000).default(32),
+      /** A poll's lease on its tasks (renewed while it runs); a dead poller's tasks are polled again after it. */
+      pollLeaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      /** How often the scheduler looks for due polls (a callback or a new submit wakes it at once). */
+      pollTickMs: z.number().int().min(10).max(60_000).default(200),
+      /** Largest upstream output file copied into the file store. */
+      maxOutputBytes: z.number().int().min(1024).max(10 * 1024 ** 3).default(512 * 1024 ** 2),
+      /** Longest one output download may take. */
+      downloadTimeoutMs: z.number().int().min(100).max(3_600_000).default(300_000),
+    })
+    .prefault({}),
   dispatch: z
     .strictObject({
       /** Run workers in this process (false: an API-only node). */

@@ -2,6 +2,23 @@
 import { GatewayError } from './errors.js';
 import type { Provider } from './ports.js';
 import type { JsonObject } from './types.js';
+import type { UpstreamAdapter } from './upstream.js';
+
+/** One configured way to reach an upstream for a service (see core/upstream.ts). */
+export interface ChannelDefinition {
+  /** Unique across the gateway; never shown to clients. */
+  name: string;
+  adapter: UpstreamAdapter;
+  /** Lower first; within a priority, chosen at random by weight. */
+  priority: number;
+  weight: number;
+  /** Most tasks waiting on this channel's upstream at once. */
+  maxConcurrency: number;
+  /** Most upstream requests per second (submits and polls together); null: no limit. */
+  maxRequestsPerSecond: number | null;
+  /** Poll backoff: initialMs after the submit, × factor per poll, at most maxMs. */
+  poll: { initialMs: number; maxMs: number; factor: number };
+}
 
 export interface ServiceDefinition {
   /** `midjourney/imagine`, `suno/audios`, … */
@@ -19,6 +36,11 @@ export interface ServiceDefinition {
   aliases: Readonly<Record<string, readonly string[]>>;
   /** Credits a task with this (validated) input costs; 0 = free. */
   price(input: JsonObject): number;
+  /**
+   * A relayed service: its tasks are submitted to one of these channels and polled there (the
+   * provider then only validates input). Null: the provider runs tasks locally.
+   */
+  relay: { channels: readonly ChannelDefinition[] } | null;
 }
 
 /** A price rule from config: fixed, or base + perUnit × a numeric input field (rounded up). */

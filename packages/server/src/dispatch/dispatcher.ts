@@ -11,6 +11,7 @@ import type { TaskService } from '../core/task-service.js';
 import { toTaskError } from '../core/task-service.js';
 import type { Task, TaskError } from '../core/types.js';
 import { LeaseWorker, type JobContext } from './lease-worker.js';
+import type { UpstreamSubmitter } from './relay.js';
 
 export interface DispatcherOptions {
   tasks: TaskService;
@@ -27,6 +28,8 @@ export interface DispatcherOptions {
   maxAttempts: number;
   /** Most running tasks per owner unless its token sets its own (null: no default limit). */
   ownerConcurrency?: number | null;
+  /** Submits tasks of relayed services upstream (instead of running a provider). */
+  relay?: UpstreamSubmitter;
 }
 
 export class Dispatcher {
@@ -142,6 +145,19 @@ export class Dispatcher {
       Math.max(0, (task.deadlineAt ?? now + def.timeoutMs) - now),
     );
 
+    if (def.relay) {
+      // A relayed task holds this worker only for its submit; the submitter writes the outcome.
+      try {
+        if (!this.opts.relay) throw new Error('no upstream submitter configured');
+        await this.opts.relay.submit(task, def, job, log);
+      } catch (err) {
+        log.error({ err }, 'upstream submit failed unexpectedly');
+        await finish(() => tasks.fail(task.id, workerId, { code: 'api_error', message: 'The upstream submit failed unexpectedly' }));
+      } finally {
+        clearTimeout(deadline);
+      }
+      return;
+    }
     try {
       const output = await def.provider.run({
         task,

@@ -4,6 +4,7 @@ import { checkServicePatterns, parseExpiry, type TokenPatch, type TokenRecord } 
 import { GatewayError } from '../core/errors.js';
 import type { JsonObject } from '../core/types.js';
 import { requireAdmin } from './auth.js';
+import type { ChannelView } from '../dispatch/channels.js';
 import type { DialectContext } from './context.js';
 import { jsonBody } from './request.js';
 
@@ -42,9 +43,19 @@ function patchOf(body: JsonObject, allowed: readonly string[]): TokenPatch {
 
 const notFound = (id: string): GatewayError => new GatewayError('not_found', `Token ${id} not found`);
 
-export function adminPlugin(ctx: DialectContext) {
+export interface AdminExtras {
+  /** Relay channels with their health and caps (the operator's view: names and errors shown). */
+  channels?: () => Promise<ChannelView[]>;
+}
+
+export function adminPlugin(ctx: DialectContext, extras: AdminExtras = {}) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req) => requireAdmin(req, ctx.tokens));
+
+    app.get('/channels', async () => {
+      const items = extras.channels ? await extras.channels() : [];
+      return { items, count: items.length };
+    });
 
     app.post('/tokens', async (req, reply) => {
       const body = jsonBody(req);

@@ -13,8 +13,7 @@ import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
-import { ServiceRegistry, priceOf } from '../core/services.js';
-import type { JsonObject } from '../core/types.js';
+import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
 import { filesPlugin } from './files.js';
@@ -27,7 +26,6 @@ import { replicatePlugin } from '../dialects/replicate/plugin.js';
 import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
-import { createProvider } from '../providers/index.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
 import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
@@ -41,6 +39,8 @@ import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
 import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
 import { jsonBodyParser } from './body.js';
+import { serviceDefinitions } from './services.js';
+import { createRelay, type Relay } from './relay.js';
 import { gatewayLogger } from './log.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
@@ -52,6 +52,8 @@ export interface GatewayOptions {
   adminToken?: string;
   logger?: Logger;
   clock?: Clock;
+  /** Where channel keys (`apiKeyEnv`) are read from; default process.env. */
+  env?: NodeJS.ProcessEnv;
   workerId?: string;
 }
 
@@ -60,6 +62,8 @@ export interface Gateway {
   tasks: TaskService;
   tokens: TokenService;
   dispatcher: Dispatcher | null;
+  /** The relay's channel pool, submitter and poll scheduler; null without relayed services. */
+  relay: Relay | null;
   webhooks: WebhookDispatcher | null;
   webhookStore: WebhookStore;
   webhookSecrets: WebhookSecrets;
@@ -94,27 +98,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.adminToken) await tokens.ensureAdmin(opts.adminToken);
   let generated: string | null = null;
 
-  const services = new ServiceRegistry(
-    Object.entries(config.services).map(([name, svc]) => ({
-      name,
-      provider: createProvider(svc.provider, svc.options),
-      waitCapable: svc.mode === 'wait',
-      waitLimitMs: svc.waitLimitMs,
-      timeoutMs: svc.timeoutMs,
-      concurrency: svc.concurrency,
-      aliases: svc.aliases,
-      price: (input: JsonObject) => priceOf(svc.price, input),
-    })),
-  );
+  const services = new ServiceRegistry(serviceDefinitions(config, opts.env));
   const tasks = new TaskService({ store, services, clock, moderator: createModerator(config.moderation) });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
 
   const filesDir = join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
   const workerId = opts.workerId ?? newWorkerId();
+  const files = createFileSink(filesDir);
+  const relay = config.dispatch.enabled ? createRelay(config, tasks, files, log, workerId) : null;
   const dispatcher = config.dispatch.enabled
     ? new Dispatcher({
-        tasks, files: createFileSink(filesDir), log, workerId,
+        tasks, files, log, workerId, relay: relay?.submitter,
         leaseMs: config.dispatch.leaseMs, pollMs: config.dispatch.pollMs,
         maxConcurrency: config.dispatch.maxConcurrency, maxAttempts: config.dispatch.maxAttempts,
         ownerConcurrency: config.rateLimits.concurrency,
@@ -189,7 +184,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
   await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
-  await app.register(adminPlugin(ctx), { prefix: '/admin' });
+  await app.register(
+    adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
+    { prefix: '/admin' },
+  );
   await app.register(taskApiPlugin(ctx), { prefix: '/v1' });
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
@@ -202,7 +200,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, webhooks, webhookStore, webhookSecrets, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, config, log,
     get generatedAdminToken() {
       return generated;
     },
@@ -215,6 +213,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         const dead = deadLocalWorkers(await tasks.runningLeaseOwners(), workerId);
         if (dead.length) log.info({ workers: dead, tasks: await tasks.releaseLeases(dead) }, 'released tasks of dead local workers');
         dispatcher.start();
+        relay?.poller.start();
       }
       if (webhooks) {
         const dead = deadLocalWorkers(await webhookStore.deliveryLeaseOwners(), workerId);
@@ -228,6 +227,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       closed = true;
       shutdown.abort();
       await dispatcher?.stop();
+      await relay?.close();
       await webhooks?.stop();
       // Give in-flight requests a moment, then drop connections that never sent one (some
       // clients keep a spare connection open, which would hold the close until it times out).

@@ -1,0 +1,59 @@
+/**
+ * Service definitions from the configuration: a local provider, or channels to upstream
+ * platforms (each channel's adapter built with its key read from the environment now, so a
+ * missing key stops the start with the variable named, not the first task).
+ */
+import type { ChannelConfig, GatewayConfig, ServiceConfig } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
+import { priceOf, type ChannelDefinition, type ServiceDefinition } from '../core/services.js';
+import type { JsonObject } from '../core/types.js';
+import { createProvider } from '../providers/index.js';
+import { createUpstreamAdapter } from '../providers/upstream/index.js';
+import { relayProvider } from '../providers/upstream/relay-provider.js';
+
+function channelKey(ch: ChannelConfig, at: string, env: NodeJS.ProcessEnv, problems: string[]): string | null {
+  if (ch.apiKey !== undefined) return ch.apiKey;
+  if (ch.apiKeyEnv === undefined) return null;
+  const value = env[ch.apiKeyEnv];
+  if (value === undefined || value === '') {
+    problems.push(`${ch.apiKeyEnv}: not set (${at}.apiKeyEnv names it)`);
+    return null;
+  }
+  return value;
+}
+
+function channels(name: string, svc: ServiceConfig, env: NodeJS.ProcessEnv, problems: string[]): ChannelDefinition[] {
+  return (svc.channels ?? []).map((ch, i) => {
+    const apiKey = channelKey(ch, `services.${name}.channels.${i}`, env, problems);
+    return {
+      name: ch.name,
+      adapter: createUpstreamAdapter(ch.provider, { name: ch.name, baseUrl: ch.baseUrl.replace(/\/+$/, ''), apiKey, model: ch.model, requestTimeoutMs: ch.requestTimeoutMs }),
+      priority: ch.priority,
+      weight: ch.weight,
+      maxConcurrency: ch.maxConcurrency,
+      maxRequestsPerSecond: ch.maxRequestsPerSecond,
+      poll: ch.poll,
+    };
+  });
+}
+
+/** Every configured service as core sees it; throws ConfigError naming each missing key. */
+export function serviceDefinitions(config: GatewayConfig, env: NodeJS.ProcessEnv = process.env): ServiceDefinition[] {
+  const problems: string[] = [];
+  const defs = Object.entries(config.services).map(([name, svc]): ServiceDefinition => {
+    const relayed = svc.channels !== undefined;
+    return {
+      name,
+      provider: relayed || svc.provider === undefined ? relayProvider : createProvider(svc.provider, svc.options),
+      waitCapable: svc.mode === 'wait',
+      waitLimitMs: svc.waitLimitMs,
+      timeoutMs: svc.timeoutMs,
+      concurrency: svc.concurrency,
+      aliases: svc.aliases,
+      price: (input: JsonObject) => priceOf(svc.price, input),
+      relay: relayed ? { channels: channels(name, svc, env, problems) } : null,
+    };
+  });
+  if (problems.length) throw new ConfigError('environment', problems);
+  return defs;
+}
