@@ -1,3 +1,15 @@
-// @taskgate/client — the client SDK arrives in a later issue; the workspace exists now so the
-// repository layout does not churn.
+// @taskgate/client: the client side of the protocols taskgate speaks and relays to, one module
+// per protocol, with no runtime dependency beyond the platform's `fetch` types. Each module builds
+// requests (`ProtocolRequest`) and reads answers into plain typed data; sending is the caller's.
+// The SDK (a later issue) builds on these modules.
 export const CLIENT_VERSION = '0.1.0';
+
+export * from './protocols/common.js';
+/** The task API (`/v1/{service}/{action}`, `retrieve` / `retrieve_batch`). */
+export * as taskApi from './protocols/task-api.js';
+/** APIXO (`/api/v1/generateTask`, `/api/v1/statusTask`). */
+export * as apixo from './protocols/apixo.js';
+/** The fal queue (`queue.fal.run`: submit, status, result, cancel, `fal_webhook`). */
+export * as fal from './protocols/fal.js';
+/** Replicate (`/v1/models/{owner}/{name}/predictions`, `/v1/predictions`: create, get, cancel, list). */
+export * as replicate from './protocols/replicate.js';
