@@ -3,8 +3,17 @@
  * protocol (one folder each under providers/upstream/).
  */
 import type { ChannelSettings, UpstreamAdapter } from '../../core/upstream.js';
+import { createApixoAdapter } from './apixo/adapter.js';
+import { createFalAdapter } from './fal/adapter.js';
+import { createReplicateAdapter } from './replicate/adapter.js';
+import { createTaskApiAdapter } from './task-api/adapter.js';
 
-const FACTORIES: Record<string, (settings: ChannelSettings) => UpstreamAdapter> = {};
+const FACTORIES: Record<string, (settings: ChannelSettings) => UpstreamAdapter> = {
+  'task-api': createTaskApiAdapter,
+  apixo: createApixoAdapter,
+  fal: createFalAdapter,
+  replicate: createReplicateAdapter,
+};
 
 export const UPSTREAM_PROTOCOLS = (): string[] => Object.keys(FACTORIES);
 
