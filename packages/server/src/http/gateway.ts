@@ -41,6 +41,7 @@ import { adminPlugin } from './admin.js';
 import { jsonBodyParser } from './body.js';
 import { serviceDefinitions } from './services.js';
 import { createRelay, type Relay } from './relay.js';
+import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { gatewayLogger } from './log.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
@@ -92,7 +93,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
   // The task cache is coherent only while this process holds the database exclusively.
   const store = createSqliteTaskStore(db, { cacheSize: config.sqliteLocking === 'exclusive' ? 10_000 : 0 });
-  const tokens = new TokenService(createSqliteTokenStore(db), { now: () => clock.now() });
+  const tokenStore = createSqliteTokenStore(db);
+  const tokens = new TokenService(tokenStore, { now: () => clock.now() });
   // An admin token from the environment is set now; one is generated only once the port is bound
   // (listen), so a start that fails leaves none behind that nobody saw.
   if (opts.adminToken) await tokens.ensureAdmin(opts.adminToken);
@@ -106,7 +108,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   mkdirSync(filesDir, { recursive: true });
   const workerId = opts.workerId ?? newWorkerId();
   const files = createFileSink(filesDir);
-  const relay = config.dispatch.enabled ? createRelay(config, tasks, files, log, workerId) : null;
+  const relayed = tasks.services.all().some((d) => d.relay !== null);
+  const signer = relayed ? await CallbackSigner.load(tokenStore) : null;
+  const callbackUrl = (task: { id: string }): string | null => (signer && config.publicUrl ? signer.url(config.publicUrl, task.id) : null);
+  const relay = config.dispatch.enabled ? createRelay(config, tasks, files, log, workerId, callbackUrl) : null;
   const dispatcher = config.dispatch.enabled
     ? new Dispatcher({
         tasks, files, log, workerId, relay: relay?.submitter,
@@ -196,6 +201,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
+  if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   app.get('/healthz', async () => ({ ok: true }));
 
   let closed = false;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
 import type { FileSink } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
+import type { Task } from '../core/types.js';
 import { ChannelPool } from '../dispatch/channels.js';
 import { UpstreamPoller } from '../dispatch/poller.js';
 import { UpstreamSubmitter } from '../dispatch/relay.js';
@@ -19,7 +20,11 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export function createRelay(config: GatewayConfig, tasks: TaskService, files: FileSink, log: Logger, workerId: string): Relay | null {
+export function createRelay(
+  config: GatewayConfig, tasks: TaskService, files: FileSink, log: Logger, workerId: string,
+  /** taskgate's callback URL for a task (null: polling only). */
+  callbackUrl: (task: Task) => string | null,
+): Relay | null {
   const defs = tasks.services.all().filter((d) => d.relay !== null);
   if (defs.length === 0) return null;
   const channelConfigs = Object.values(config.services).flatMap((s) => s.channels ?? []);
@@ -30,14 +35,13 @@ export function createRelay(config: GatewayConfig, tasks: TaskService, files: Fi
     timeoutMs: config.relay.downloadTimeoutMs,
   });
   const channels = new ChannelPool(tasks);
-  const submitter = new UpstreamSubmitter({ tasks, channels, workerId, callbackUrl: () => null });
+  const submitter = new UpstreamSubmitter({ tasks, channels, workerId, callbackUrl });
   // Its own worker id on this host and process (dead-worker detection reads host:pid), so a clean
   // stop hands back only poll leases.
   const poller = new UpstreamPoller({
     tasks, channels, files, copier, log, workerId: `${workerId}p`,
     leaseMs: config.relay.pollLeaseMs, pollMs: config.relay.pollTickMs, maxConcurrency: config.relay.pollConcurrency,
   });
-  // A task that has just been submitted is due for its first poll soon: look then.
   return {
     channels, submitter, poller,
     close: async () => {

@@ -1,0 +1,75 @@
+/**
+ * Upstream callbacks: each relayed task hands its upstream its own unguessable callback URL,
+ *   POST {publicUrl}/v1/upstream/callbacks/{taskId}/{signature}
+ * where the signature is an HMAC-SHA256 of the task id under a key kept in the store (made on
+ * first start). A callback only makes the task's next poll due at once; what it says is never
+ * trusted, so a forged, replayed or garbled one changes nothing (a forged one is refused, a
+ * replayed one costs one extra poll). The URL is the same on every submit of a task, so an
+ * idempotent resubmit sends the identical body. Without a public URL there are no callbacks:
+ * polling alone finds results.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TaskService } from '../core/task-service.js';
+
+export const CALLBACKS_PREFIX = '/v1/upstream/callbacks';
+const KEY_SETTING = 'upstream_callback_key';
+
+/** Where the key is kept (the settings table). */
+export interface KeyStore {
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+}
+
+export class CallbackSigner {
+  private constructor(private readonly key: Buffer) {}
+
+  /** The signer with the store's key, made (32 random bytes) on first use. */
+  static async load(store: KeyStore): Promise<CallbackSigner> {
+    let hex = await store.getSetting(KEY_SETTING);
+    if (!hex) {
+      hex = randomBytes(32).toString('hex');
+      await store.setSetting(KEY_SETTING, hex);
+    }
+    return new CallbackSigner(Buffer.from(hex, 'hex'));
+  }
+
+  private sign(taskId: string): string {
+    return createHmac('sha256', this.key).update(`upstream-callback:${taskId}`).digest('base64url');
+  }
+
+  /** The task's callback URL under `publicUrl`. */
+  url(publicUrl: string, taskId: string): string {
+    return `${publicUrl.replace(/\/+$/, '')}${CALLBACKS_PREFIX}/${encodeURIComponent(taskId)}/${this.sign(taskId)}`;
+  }
+
+  verify(taskId: string, signature: string): boolean {
+    const expected = Buffer.from(this.sign(taskId));
+    const given = Buffer.from(signature);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+}
+
+interface Params {
+  task: string;
+  sig: string;
+}
+
+/**
+ * The callback route. It answers in `onRequest`, before the body is read: a valid signature
+ * makes the poll due and wakes the scheduler (200); anything else is 404, as for an unknown path.
+ */
+export function upstreamCallbacksPlugin(deps: { signer: CallbackSigner; tasks: TaskService; wake: () => void }) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    const answer = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> => {
+      const { task, sig } = req.params;
+      const known = task.length <= 200 && deps.signer.verify(task, sig) && (await deps.tasks.upstream.pollNow(task, deps.tasks.now()));
+      void reply.header('connection', req.raw.complete ? 'keep-alive' : 'close');
+      if (!known) return reply.code(404).send({ error: { code: 'not_found', message: 'No such callback' }, trace_id: req.id });
+      req.log.info({ task_id: task }, 'upstream callback: polling now');
+      deps.wake();
+      return reply.code(200).send({ ok: true });
+    };
+    app.post<{ Params: Params }>('/:task/:sig', { onRequest: answer }, async () => ({ ok: true }));
+  };
+}
