@@ -8,6 +8,10 @@
  * same operator switch, lets it reach private addresses): a name is resolved and checked at
  * connect, so the address checked is the address connected to. Hosts of configured channel base
  * URLs are the operator's own choice and are not refused.
+ *
+ * An output may also be a `data:` URL holding the file in base64 (OpenAI's `b64_json` images):
+ * it is decoded and written to the file store, capped by the same `maxBytes` (checked before it
+ * is decoded). Nothing is fetched for it, so no guard applies.
  */
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
@@ -34,10 +38,20 @@ const TYPE_BY_EXT: Record<string, string> = {
   wav: 'audio/wav', mp3: 'audio/mpeg', mp4: 'video/mp4', webm: 'video/webm',
 };
 
+const EXT_BY_TYPE: Record<string, string> = Object.fromEntries(Object.entries(TYPE_BY_EXT).filter(([ext]) => ext !== 'jpeg').map(([ext, type]) => [type, ext]));
+/** `data:[<type>][;params];base64,<data>`; the data is checked as base64 on its own (it may be long). */
+const DATA_URL = /^data:([^,;]*)((?:;[^,;]*)*),/i;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
 function nameOf(out: UpstreamOutput, i: number): string {
   if (out.name) return out.name;
   const last = new URL(out.url).pathname.split('/').filter((p) => p !== '').pop();
   return last ? decodeURIComponent(last) : `output-${i + 1}`;
+}
+
+function fileOf(saved: Pick<OutputFile, 'path' | 'bytes' | 'contentType'>, contentType: string, i: number): OutputFile {
+  const kind = KIND_BY_TYPE.find(([re]) => re.test(contentType))?.[1] ?? 'image';
+  return { id: saved.path.split('/')[2] ?? `${i}`, kind, contentType: saved.contentType, path: saved.path, bytes: saved.bytes };
 }
 
 export class OutputCopier {
@@ -61,6 +75,7 @@ export class OutputCopier {
   }
 
   private async copyOne(out: UpstreamOutput, i: number, files: FileSink, signal: AbortSignal): Promise<OutputFile> {
+    if (/^data:/i.test(out.url)) return this.copyData(out, i, files);
     let url: URL;
     try {
       url = new URL(out.url);
@@ -88,8 +103,26 @@ export class OutputCopier {
     } catch (err) {
       throw new UpstreamUnavailable(`output ${i + 1} could not be stored: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const kind = KIND_BY_TYPE.find(([re]) => re.test(contentType))?.[1] ?? 'image';
-    return { id: saved.path.split('/')[2] ?? `${i}`, kind, contentType: saved.contentType, path: saved.path, bytes: saved.bytes };
+    return fileOf(saved, contentType, i);
+  }
+
+  /** A `data:` URL (base64): decoded and written; refused when not base64 or over `maxBytes`. */
+  private async copyData(out: UpstreamOutput, i: number, files: FileSink): Promise<OutputFile> {
+    const head = DATA_URL.exec(out.url.slice(0, 512));
+    if (!head || !/;base64$/i.test(head[2] ?? '')) throw new UpstreamUnavailable(`output ${i + 1} is a data: URL without base64 data`);
+    const encoded = out.url.slice(head[0].length);
+    if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) throw new UpstreamUnavailable(`output ${i + 1} is a data: URL whose base64 cannot be read`);
+    const size = (encoded.length / 4) * 3 - (encoded.endsWith('==') ? 2 : encoded.endsWith('=') ? 1 : 0);
+    if (size > this.settings.maxBytes) throw new UpstreamUnavailable(`output ${i + 1} could not be stored: file longer than ${this.settings.maxBytes} bytes`);
+    const contentType = out.contentType ?? (head[1] ? head[1].toLowerCase() : 'application/octet-stream');
+    const name = out.name ?? `output-${i + 1}.${EXT_BY_TYPE[contentType] ?? 'bin'}`;
+    let saved: Awaited<ReturnType<FileSink['write']>>;
+    try {
+      saved = await files.write(name, contentType, Buffer.from(encoded, 'base64'));
+    } catch (err) {
+      throw new UpstreamUnavailable(`output ${i + 1} could not be stored: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    return fileOf(saved, contentType, i);
   }
 
   async close(): Promise<void> {
