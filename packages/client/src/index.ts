@@ -13,3 +13,7 @@ export * as apixo from './protocols/apixo.js';
 export * as fal from './protocols/fal.js';
 /** Replicate (`/v1/models/{owner}/{name}/predictions`, `/v1/predictions`: create, get, cancel, list). */
 export * as replicate from './protocols/replicate.js';
+/** OpenAI image generation (`/v1/images/generations`, synchronous; `url` or `b64_json`). */
+export * as openaiImages from './protocols/openai-images.js';
+/** midjourney-proxy (`/mj/submit/imagine`, `/mj/task/{id}/fetch`, `/mj/task/list-by-condition`). */
+export * as midjourneyProxy from './protocols/midjourney-proxy.js';

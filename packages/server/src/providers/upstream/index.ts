@@ -5,6 +5,8 @@
 import type { ChannelSettings, UpstreamAdapter } from '../../core/upstream.js';
 import { createApixoAdapter } from './apixo/adapter.js';
 import { createFalAdapter } from './fal/adapter.js';
+import { createMidjourneyProxyAdapter } from './midjourney-proxy/adapter.js';
+import { createOpenAIImagesAdapter } from './openai-images/adapter.js';
 import { createReplicateAdapter } from './replicate/adapter.js';
 import { createTaskApiAdapter } from './task-api/adapter.js';
 
@@ -13,6 +15,8 @@ const FACTORIES: Record<string, (settings: ChannelSettings) => UpstreamAdapter> 
   apixo: createApixoAdapter,
   fal: createFalAdapter,
   replicate: createReplicateAdapter,
+  'openai-images': createOpenAIImagesAdapter,
+  'midjourney-proxy': createMidjourneyProxyAdapter,
 };
 
 export const UPSTREAM_PROTOCOLS = (): string[] => Object.keys(FACTORIES);
