@@ -113,6 +113,11 @@ export class ChannelPool {
     }
   }
 
+  /** The channel's last upstream error (for logs), if any. */
+  lastError(c: ChannelDefinition): string | null {
+    return this.of(c.name).lastError;
+  }
+
   /** A submit starts on the channel (counted against its cap until `submitEnded`). */
   submitStarted(c: ChannelDefinition): void {
     this.of(c.name).submitting++;

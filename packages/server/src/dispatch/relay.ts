@@ -68,7 +68,7 @@ export class UpstreamSubmitter {
       }
       const outcome = await this.attempt(task, channel, call, log);
       if ('next' in outcome) {
-        lastError = this.deps.channels.view([def], {}).find((v) => v.name === channel.name)?.last_error ?? lastError;
+        lastError = this.deps.channels.lastError(channel) ?? lastError;
         const cooled = this.deps.channels.nextUsableAt([channel]) - tasks.now();
         if (cooled > 0 && cooled < (busyFor ?? Infinity)) busyFor = cooled;
         continue;

@@ -64,7 +64,7 @@ export function upstreamCallbacksPlugin(deps: { signer: CallbackSigner; tasks: T
     const answer = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> => {
       const { task, sig } = req.params;
       const known = task.length <= 200 && deps.signer.verify(task, sig) && (await deps.tasks.upstream.pollNow(task, deps.tasks.now()));
-      void reply.header('connection', req.raw.complete ? 'keep-alive' : 'close');
+      if (!req.raw.complete) void reply.header('connection', 'close'); // answered unread: a slow body is not waited for
       if (!known) return reply.code(404).send({ error: { code: 'not_found', message: 'No such callback' }, trace_id: req.id });
       req.log.info({ task_id: task }, 'upstream callback: polling now');
       deps.wake();
