@@ -81,6 +81,24 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
+    test('aheadMs: polls due soon join a due one of their channel, never on their own', async () => {
+      const s = open();
+      const ids: string[] = [];
+      for (const next of [200, 230, 260, 400]) {
+        const t = await s.insert(newTask());
+        await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+        await s.upstream.recordSubmitted({ taskId: t.id, workerId: 'A', channel: 'fal-main', ref: ref(`up-${next}`), now: 110, nextPollAt: next });
+        ids.push(t.id);
+      }
+      const claim = (now: number, max = 10) => s.upstream.claimDuePolls({ workerId: 'P', now, leaseMs: 500, channels: [{ channel: 'fal-main', max, aheadMs: 60 }] });
+      assert.deepEqual(await claim(199), [], 'none due: nothing is pulled ahead');
+      assert.deepEqual((await claim(200, 2)).map((c) => c.task.id), ids.slice(0, 2), 'within the cap, oldest due first');
+      assert.deepEqual(await claim(201), [], 'the due ones are leased; one due soon is not claimed alone');
+      assert.deepEqual((await claim(260)).map((c) => c.task.id), [ids[2]], 'the one due at 400 is beyond now + aheadMs');
+      assert.deepEqual((await claim(800)).map((c) => c.task.id), ids, 'expired leases due again, and the one due at 400 rides along');
+      await s.close();
+    });
+
     test('recordPoll keeps what it saw, sets progress and the next poll, and gives the lease back', async () => {
       const s = open();
       const { id } = await submitted(s);
@@ -104,7 +122,9 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       const done = await s.finish({ id, workerId: 'P', now: 220, state: 'succeeded', output: { files: [] } });
       assert.equal(done?.state, 'succeeded');
       assert.equal(await s.finish({ id, workerId: 'P', now: 221, state: 'failed', error: { code: 'api_error', message: 'late' } }), null);
-      assert.equal((await s.upstream.get(id))?.nextPollAt, null);
+      const ended = await s.upstream.get(id);
+      assert.deepEqual([ended?.nextPollAt, ended?.channel, ended?.ref?.id], [null, 'fal-main', 'up-1']);
+      assert.deepEqual([ended?.ref?.urls, ended?.ref?.data], [{}, {}], 'a result that came back drops URLs and data (inline images)');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 10_000, leaseMs: 50, channels: channels() }), []);
       assert.equal(await s.upstream.pollNow(id, 10_000), false);
       assert.deepEqual(await s.upstream.inFlightByChannel(), {});
@@ -130,7 +150,8 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 2 });
       const cancelled = await s.terminate({ id: a.id, from: ['queued', 'running'], state: 'cancelled', error: { code: 'cancelled', message: 'x' }, now: 150 });
       assert.equal(cancelled?.state, 'cancelled');
-      assert.equal((await s.upstream.get(a.id))?.nextPollAt, null);
+      const ended = await s.upstream.get(a.id);
+      assert.deepEqual([ended?.nextPollAt, ended?.ref], [null, ref('up-1')], 'the reference stays, for the cancel sent upstream');
       assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 1 });
       const due = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
       assert.deepEqual(due.map((d) => d.task.id), [b.id]);

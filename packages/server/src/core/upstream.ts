@@ -166,6 +166,13 @@ export function decideFailure(err: unknown, at: 'submit' | 'poll', recovery: Amb
  * `finish` (compare-and-set on the task's lease, with settle/refund and the webhook outbox in the
  * same transaction); these operations keep the upstream side of a task.
  */
+/** One channel's share of a poll claim. */
+export interface PollClaim {
+  channel: string;
+  max: number;
+  aheadMs?: number;
+}
+
 export interface UpstreamStore {
   /**
    * A submit to `channel` is about to be sent by the lease holder (written first, so a submit
@@ -181,8 +188,10 @@ export interface UpstreamStore {
   /**
    * Claims tasks whose poll is due (`nextPollAt <= now`, still running, not leased or their lease
    * expired) under a short lease on the task, oldest due first, at most `max` per channel.
+   * `aheadMs` coalesces a channel's polls: when at least one of its tasks is due, those due
+   * within `aheadMs` join it (polled a little early rather than in a request of their own).
    */
-  claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<{ channel: string; max: number }> }): Promise<Array<{ task: Task; upstream: UpstreamTask }>>;
+  claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }): Promise<Array<{ task: Task; upstream: UpstreamTask }>>;
   /**
    * A poll that did not end the task: keeps what it saw and when to poll next, updates the task's
    * progress, and gives the lease back. Null if the lease moved on.

@@ -114,8 +114,10 @@ export class UpstreamPoller {
       const room = max - batches.length;
       if (room <= 0) break;
       const size = Math.max(1, channel.adapter.batchSize);
+      // Where one request carries many tasks, those due within half an initial interval ride along.
+      const aheadMs = size > 1 ? Math.round(channel.poll.initialMs / 2) : 0;
       const claimed = await this.opts.tasks.upstream.claimDuePolls({
-        workerId: this.opts.workerId, now: this.opts.tasks.now(), leaseMs: this.opts.leaseMs, channels: [{ channel: channel.name, max: room * size }],
+        workerId: this.opts.workerId, now: this.opts.tasks.now(), leaseMs: this.opts.leaseMs, channels: [{ channel: channel.name, max: room * size, aheadMs }],
       });
       const items = claimed.filter((c): c is Item => c.upstream.ref !== null);
       for (let i = 0; i < items.length; i += size) {

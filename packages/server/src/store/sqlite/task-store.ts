@@ -269,7 +269,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       if (task.state === 'succeeded') ledger.settle(task.ownerId, task.id, task.price, req.now);
       else ledger.refund(task.ownerId, task.id, task.price, req.now);
       outbox.enqueue(task.id, 'completed', req.now);
-      upstream.end(task.id);
+      upstream.end(task.id, true);
     }
     return task;
   });
@@ -280,7 +280,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     if (task) {
       ledger.refund(task.ownerId, task.id, task.price, req.now);
       outbox.enqueue(task.id, 'completed', req.now);
-      upstream.end(task.id);
+      upstream.end(task.id, false);
     }
     return task;
   });

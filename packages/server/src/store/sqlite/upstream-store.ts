@@ -5,7 +5,7 @@
  * A poll's lease is the task's own lease, so a terminal result passes the task store's `finish`.
  */
 import type { JsonObject, Task } from '../../core/types.js';
-import type { UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { PollClaim, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
 import type { Db } from './db.js';
 import type { TaskCache } from './task-cache.js';
 
@@ -44,8 +44,13 @@ export interface UpstreamStoreDeps<Row> {
 }
 
 export interface SqliteUpstreamStore extends UpstreamStore {
-  /** The task ended (call inside the terminal transition's transaction): no more polls. */
-  end(taskId: string): void;
+  /**
+   * The task ended (call inside the terminal transition's transaction): no more polls. A result
+   * that came back from the upstream (`finished`) also drops the reference's URLs and data (an
+   * inline result such as a base64 image can be megabytes); a task ended here (cancelled, timed
+   * out by the sweep) keeps them, so the cancel can still be sent upstream.
+   */
+  end(taskId: string, finished: boolean): void;
   /**
    * SQL condition, true for a task waiting upstream (`tasks` named `table` in the statement): the
    * local claim leaves such tasks alone (they must never be run or submitted again).
@@ -69,9 +74,9 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   );
   const holds = db.prepare<[string, string], number>(`SELECT count(*) FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`).pluck();
   const liveRef = db.prepare<[string], number>('SELECT count(*) FROM upstream_tasks WHERE task_id = ? AND next_poll_at IS NOT NULL').pluck();
-  const due = db.prepare<[{ channel: string; now: number; limit: number }], string>(
+  const due = db.prepare<[{ channel: string; now: number; by: number; limit: number }], string>(
     `SELECT u.task_id FROM upstream_tasks u JOIN tasks t ON t.id = u.task_id
-     WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @now
+     WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @by
        AND t.state = 'running' AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= @now)
      ORDER BY u.next_poll_at LIMIT @limit`,
   ).pluck();
@@ -96,6 +101,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     `UPDATE upstream_tasks SET next_poll_at = MIN(next_poll_at, @now) WHERE task_id = @id AND next_poll_at IS NOT NULL`,
   );
   const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL WHERE task_id = ?');
+  const dropRef = db.prepare<[string]>(`UPDATE upstream_tasks SET next_poll_at = NULL, urls = '{}', data = '{}' WHERE task_id = ?`);
   const perChannel = db.prepare<[], { channel: string; n: number }>(
     'SELECT channel, count(*) AS n FROM upstream_tasks WHERE next_poll_at IS NOT NULL GROUP BY channel',
   );
@@ -116,11 +122,13 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     return deps.toTask(row);
   });
 
-  const claimTx = db.transaction((req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<{ channel: string; max: number }> }) => {
+  const claimTx = db.transaction((req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }) => {
     const out: Array<{ task: Task; upstream: UpstreamTask }> = [];
-    for (const { channel, max } of req.channels) {
+    for (const { channel, max, aheadMs = 0 } of req.channels) {
       if (max <= 0) continue;
-      for (const id of due.all({ channel, now: req.now, limit: max })) {
+      let ids = due.all({ channel, now: req.now, by: req.now, limit: max });
+      if (ids.length > 0 && ids.length < max && aheadMs > 0) ids = due.all({ channel, now: req.now, by: req.now + aheadMs, limit: max });
+      for (const id of ids) {
         const row = lease.all({ id, owner: req.workerId, until: req.now + req.leaseMs, now: req.now })[0];
         const upstream = row ? byTask.get(id) : undefined;
         if (row && upstream) out.push({ task: deps.toTask(row), upstream: toUpstream(upstream) });
@@ -140,7 +148,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
 
   return {
     waitingUpstream: waiting,
-    end: (taskId) => void endRow.run(taskId),
+    end: (taskId, finished) => void (finished ? dropRef : endRow).run(taskId),
     recordSubmitting: async (req) => submittingTx(req),
     recordSubmitted: async (req) => {
       const task = submittedTx(req);
