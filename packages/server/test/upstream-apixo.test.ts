@@ -16,7 +16,7 @@ import { startGateway, until, type TestGateway } from './helpers.js';
 
 const T = { timeout: 20_000 };
 const settings = (base: string, over: Partial<ChannelSettings> = {}): ChannelSettings => ({
-  name: 'main', baseUrl: base, apiKey: 'fixture-key', model: 'flux-dev', requestTimeoutMs: 300, ...over,
+  name: 'main', baseUrl: base, apiKey: 'fixture-key', model: 'flux-dev', requestTimeoutMs: 2000, ...over,
 });
 let n = 0;
 const submitReq = (prompt = 'a cat', callbackUrl: string | null = null) => ({ idempotencyKey: `task-${++n}`, input: { prompt }, callbackUrl });

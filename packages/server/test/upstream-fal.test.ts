@@ -16,7 +16,7 @@ import { startGateway, until, type TestGateway } from './helpers.js';
 const T = { timeout: 20_000 };
 const FLUX = 'fal-ai/flux/dev';
 const settings = (base: string, over: Partial<ChannelSettings> = {}): ChannelSettings => ({
-  name: 'fal-main', baseUrl: base, apiKey: 'fixture-key', model: FLUX, requestTimeoutMs: 300, ...over,
+  name: 'fal-main', baseUrl: base, apiKey: 'fixture-key', model: FLUX, requestTimeoutMs: 2000, ...over,
 });
 let n = 0;
 const submitReq = (prompt = 'a cat', callbackUrl: string | null = null) => ({ idempotencyKey: `task-${++n}`, input: { prompt }, callbackUrl });
@@ -135,7 +135,7 @@ describe('fal adapter against the fixture upstream', () => {
 
   test('a slow submit and a dropped submit are UpstreamAmbiguous — and the fixture did create the request', T, async () => {
     reset();
-    const adapter = createFalAdapter(settings(up.base));
+    const adapter = createFalAdapter(settings(up.base, { requestTimeoutMs: 300 }));
     for (const fault of [{ kind: 'slow', route: 'create', delayMs: 1000, times: 1 }, { kind: 'drop', route: 'create', times: 1 }] as const) {
       const tasks = up.tasks.size;
       up.inject({ ...fault });

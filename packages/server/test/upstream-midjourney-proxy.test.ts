@@ -16,7 +16,7 @@ import { ADMIN_TOKEN, call, startGateway, until, type TestGateway } from './help
 
 const T = { timeout: 20_000 };
 const settings = (base: string, over: Partial<ChannelSettings> = {}): ChannelSettings => ({
-  name: 'main', baseUrl: base, apiKey: 'fixture-key', model: 'midjourney', requestTimeoutMs: 300, ...over,
+  name: 'main', baseUrl: base, apiKey: 'fixture-key', model: 'midjourney', requestTimeoutMs: 2000, ...over,
 });
 let n = 0;
 const submitReq = (prompt = 'a cat', callbackUrl: string | null = null, extra: Record<string, string> = {}) => ({ idempotencyKey: `task-${++n}`, input: { prompt, ...extra }, callbackUrl });

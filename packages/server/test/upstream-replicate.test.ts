@@ -16,7 +16,7 @@ import { startGateway, until, type TestGateway } from './helpers.js';
 const T = { timeout: 20_000 };
 const FLUX = 'black-forest-labs/flux-dev';
 const settings = (base: string, over: Partial<ChannelSettings> = {}): ChannelSettings => ({
-  name: 'replicate-main', baseUrl: base, apiKey: 'fixture-key', model: FLUX, requestTimeoutMs: 300, ...over,
+  name: 'replicate-main', baseUrl: base, apiKey: 'fixture-key', model: FLUX, requestTimeoutMs: 2000, ...over,
 });
 let n = 0;
 const submitReq = (prompt = 'a cat', callbackUrl: string | null = null) => ({ idempotencyKey: `task-${++n}-${Date.now()}`, input: { prompt }, callbackUrl });
@@ -131,7 +131,7 @@ describe('Replicate adapter against the fixture upstream', () => {
 
   test('slow and dropped creates are UpstreamAmbiguous; lookup finds the prediction, so nothing is created twice', T, async () => {
     reset();
-    const adapter = createReplicateAdapter(settings(up.base));
+    const adapter = createReplicateAdapter(settings(up.base, { requestTimeoutMs: 300 }));
     for (const fault of [{ kind: 'slow', route: 'create', delayMs: 1000, times: 1 }, { kind: 'drop', route: 'create', times: 1 }] as const) {
       const creates = up.count('create');
       up.inject({ ...fault });
