@@ -141,6 +141,9 @@ describe('relay: failover, ambiguity and caps against the task API fixture', () 
           { name: 'main', provider: 'task-api', baseUrl: `${up.url}/v1`, apiKey: 'up-key', model: 'flux/dev', poll: POLL, requestTimeoutMs: 500 },
           { name: 'backup', provider: 'task-api', baseUrl: `${backup.url}/v1`, apiKey: 'backup-key', model: 'flux/dev', poll: POLL, priority: 1 },
         ]),
+        'relay/single': relayService([
+          { name: 'single', provider: 'task-api', baseUrl: `${backup.url}/v1`, apiKey: 'backup-key', model: 'flux/dev', poll: POLL, pollBatchSize: 1 },
+        ], { aliases: {} }),
       },
     });
   });
@@ -203,5 +206,14 @@ describe('relay: failover, ambiguity and caps against the task API fixture', () 
     } finally {
       up.options.delayMs = delayMs;
     }
+  });
+
+  test('pollBatchSize 1 turns batch queries off: one task per poll request', async () => {
+    const before = backup.requests.length;
+    const created = await Promise.all(Array.from({ length: 10 }, (_, i) => a.call('POST', '/v1/relay/single', { body: { prompt: `single ${i}`, async: true } })));
+    for (const r of created) assert.equal((await finished(a, r.json.task_id)).response.success, true);
+    const sizes = backup.requests.slice(before).filter((r) => r.route === 'poll').map((r) => (r.body as { ids?: unknown[] }).ids?.length ?? 1);
+    assert.ok(sizes.length >= 10, `${sizes.length} polls`);
+    assert.deepEqual([...new Set(sizes)], [1]);
   });
 });

@@ -28,6 +28,12 @@ const channelSchema = z
     maxRequestsPerSecond: z.number().min(0.1).max(100_000).nullable().default(null),
     /** Longest one upstream request may take. */
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /**
+     * Most tasks one poll request asks about, where the protocol has a batch query (task API
+     * `retrieve_batch`, midjourney-proxy `list-by-condition`): at most the protocol's own limit
+     * (100); 1 turns batch queries off. Unset: the protocol's limit.
+     */
+    pollBatchSize: z.number().int().min(1).max(1000).optional(),
     /** How often a task waiting upstream is polled: initialMs after the submit, growing by factor up to maxMs. */
     poll: z
       .strictObject({

@@ -18,6 +18,8 @@ export interface ChannelDefinition {
   maxRequestsPerSecond: number | null;
   /** Poll backoff: initialMs after the submit, × factor per poll, at most maxMs. */
   poll: { initialMs: number; maxMs: number; factor: number };
+  /** Most tasks one poll request asks about (≤ the adapter's batchSize; 1: one task a request). */
+  pollBatchSize: number;
 }
 
 export interface ServiceDefinition {

@@ -113,7 +113,7 @@ export class UpstreamPoller {
     for (const channel of [...channels.slice(first), ...channels.slice(0, first)]) {
       const room = max - batches.length;
       if (room <= 0) break;
-      const size = Math.max(1, channel.adapter.batchSize);
+      const size = channel.pollBatchSize;
       // Where one request carries many tasks, those due within half an initial interval ride along.
       const aheadMs = size > 1 ? Math.round(channel.poll.initialMs / 2) : 0;
       const claimed = await this.opts.tasks.upstream.claimDuePolls({

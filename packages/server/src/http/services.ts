@@ -25,14 +25,16 @@ function channelKey(ch: ChannelConfig, at: string, env: NodeJS.ProcessEnv, probl
 function channels(name: string, svc: ServiceConfig, env: NodeJS.ProcessEnv, problems: string[]): ChannelDefinition[] {
   return (svc.channels ?? []).map((ch, i) => {
     const apiKey = channelKey(ch, `services.${name}.channels.${i}`, env, problems);
+    const adapter = createUpstreamAdapter(ch.provider, { name: ch.name, baseUrl: ch.baseUrl.replace(/\/+$/, ''), apiKey, model: ch.model, requestTimeoutMs: ch.requestTimeoutMs });
     return {
       name: ch.name,
-      adapter: createUpstreamAdapter(ch.provider, { name: ch.name, baseUrl: ch.baseUrl.replace(/\/+$/, ''), apiKey, model: ch.model, requestTimeoutMs: ch.requestTimeoutMs }),
+      adapter,
       priority: ch.priority,
       weight: ch.weight,
       maxConcurrency: ch.maxConcurrency,
       maxRequestsPerSecond: ch.maxRequestsPerSecond,
       poll: ch.poll,
+      pollBatchSize: Math.max(1, Math.min(adapter.batchSize, ch.pollBatchSize ?? adapter.batchSize)),
     };
   });
 }
