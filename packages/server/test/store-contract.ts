@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { NewTask, ServiceClaimLimit, TaskStore } from '../src/core/ports.js';
+import type { FollowUp, OutputFile } from '../src/core/types.js';
 
 export function newTask(over: Partial<NewTask> = {}): NewTask {
   const now = over.createdAt ?? 1;
@@ -32,6 +33,35 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
       assert.equal(inserted.callbackUrl, 'https://x.test/cb');
       assert.equal(inserted.attempts, 0);
       assert.equal(await s.get('missing'), null);
+      await s.close();
+    });
+
+    test('a follow-up is kept with its task (null for a new generation)', async () => {
+      const s = open();
+      const file: OutputFile = { id: 'img-1', kind: 'image', contentType: 'image/png', path: '/files/k/image.png', bytes: 10, width: 64, height: 64 };
+      const followUp: FollowUp = { action: 'upscale2', kind: 'upscale', index: 2, parent: { taskId: 'parent-1', file, input: { prompt: 'p' }, seed: 7, kind: null } };
+      const t = await s.insert(newTask({ input: { action: 'upscale2', image_id: 'img-1' }, followUp }));
+      assert.deepEqual(t.followUp, followUp);
+      assert.deepEqual((await s.get(t.id))?.followUp, followUp);
+      assert.equal((await s.insert(newTask())).followUp, null);
+      await s.close();
+    });
+
+    test('findByOutputFile: the owner’s succeeded task by an output file id; another owner’s, unknown and unfinished ones alike are null', async () => {
+      const s = open();
+      const file = (id: string): OutputFile => ({ id, kind: 'image', contentType: 'image/png', path: `/files/${id}/image.png`, bytes: 10 });
+      const ok = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
+      const failed = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
+      const pending = await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 2, services: [limit()] });
+      const done = await s.finish({ id: ok.id, workerId: 'A', now: 150, state: 'succeeded', output: { files: [file('f-1'), file('f-2')], seed: 3 } });
+      await s.finish({ id: failed.id, workerId: 'A', now: 150, state: 'failed', output: { files: [file('f-3')] }, error: { code: 'api_error', message: 'x' } });
+      assert.deepEqual(await s.findByOutputFile('owner-1', 'f-1'), done);
+      assert.equal((await s.findByOutputFile('owner-1', 'f-2'))?.id, ok.id);
+      assert.equal(await s.findByOutputFile('owner-2', 'f-1'), null, 'another owner’s file: as if unknown');
+      assert.equal(await s.findByOutputFile('owner-1', 'f-404'), null);
+      assert.equal(await s.findByOutputFile('owner-1', 'f-3'), null, 'a failed task’s file');
+      assert.equal(await s.findByOutputFile('owner-1', pending.id), null);
       await s.close();
     });
 

@@ -84,7 +84,7 @@ test('task cache: least recently used goes first, a read refreshes, update and e
 function newTaskToTaskForTest(id: string): Task {
   return {
     ...newTask({ id }), state: 'queued', output: null, error: null, progress: null, progressMessage: null,
-    startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0,
+    startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0, followUp: null,
   };
 }
 

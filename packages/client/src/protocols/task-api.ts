@@ -12,6 +12,9 @@
  *   code (`bad_request` 400, `invalid_token` 401, `forbidden` 403 = moderation, `too_many_requests`
  *   429, `api_error` 500, `timeout` 504, …).
  * - Callbacks: the success body or the failure envelope, always with `success` and `task_id`.
+ * - Follow-ups (Midjourney style): a create on the same service with `{action, image_id}`, where
+ *   `action` is one the result's `actions` lists (`upscale1`…`upscale4`, `variation1`…`variation4`,
+ *   `reroll`) and `image_id` the result's own ({@link followUpInput}).
  *
  * `base` is the API base as the platform's docs write it, ending in `/v1`
  * (`https://api.xhuoapi.ai/v1`; for a taskgate, `https://gateway.example/v1`).
@@ -53,6 +56,11 @@ export function createRequest(endpoint: TaskApiEndpoint, model: string, input: J
   const headers = bearer(endpoint.apiKey);
   if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
   return { method: 'POST', url: joinUrl(endpoint.baseUrl, encodePath(model)), headers, body };
+}
+
+/** The input of a follow-up on an image: `{action, image_id}` (send it with {@link createRequest}). */
+export function followUpInput(action: string, imageId: string): JsonObject {
+  return { action, image_id: imageId };
 }
 
 /** `POST {base}/{vendor}/tasks {action: "retrieve", id}`. */
@@ -202,6 +210,8 @@ export interface ResultUrl {
   index: number | null;
   /** `content_type` of its `data` item, when given. */
   contentType?: string;
+  /** The platform's own id of the file, when given: a Midjourney result's `image_id` (what a follow-up names). */
+  id?: string;
 }
 
 /** URL fields of the task API's result shapes, most specific first. */
@@ -218,7 +228,9 @@ export function resultUrls(body: JsonObject): ResultUrl[] {
     const contentType = index === null ? undefined : str(obj.content_type);
     for (const field of URL_FIELDS) {
       const url = str(obj[field]);
-      if (url !== undefined) found.push({ url, field, index, ...(contentType ? { contentType } : {}) });
+      // The Midjourney shape names its image: `image_id` beside `image_url`.
+      const id = index === null && field === 'image_url' ? str(obj.image_id) : undefined;
+      if (url !== undefined) found.push({ url, field, index, ...(contentType ? { contentType } : {}), ...(id ? { id } : {}) });
     }
   };
   scan(body, null);

@@ -4,15 +4,15 @@
  */
 import type { UpstreamStore } from './upstream.js';
 import type {
-  DeliveryAttempt, JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookDelivery,
+  DeliveryAttempt, FollowUp, JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookDelivery,
 } from './types.js';
 
-/** A new task as TaskService hands it to the store. */
+/** A new task as TaskService hands it to the store (`followUp` absent: a new generation). */
 export type NewTask = Pick<
   Task,
   | 'id' | 'ownerId' | 'service' | 'dialect' | 'request' | 'input' | 'traceId' | 'callbackUrl' | 'createdAt' | 'runAfter' | 'meta'
   | 'webhookEvents' | 'origin' | 'price'
->;
+> & { followUp?: FollowUp | null };
 
 /** A create's idempotency key: a retry with the same key returns the first task. */
 export interface IdempotencyKey {
@@ -95,6 +95,12 @@ export interface TaskStore {
   get(id: string): Promise<Task | null>;
   /** Tasks with these ids owned by `ownerId`, in the order of `ids`; unknown ids are skipped. */
   getMany(ownerId: string, ids: readonly string[]): Promise<Task[]>;
+  /**
+   * The succeeded task of `ownerId` that produced the output file `fileId` (`OutputFile.id`), for
+   * follow-ups. One indexed lookup by owner and file: another owner's file is found exactly as an
+   * unknown one is (null), and so is a file of a task that did not succeed.
+   */
+  findByOutputFile(ownerId: string, fileId: string): Promise<Task | null>;
   /**
    * Claims due tasks: queued tasks whose runAfter has passed, and running tasks whose lease has
    * expired (their worker died). Moves them to running under a new lease, counts the attempt and
@@ -218,8 +224,10 @@ export interface LedgerStore {
   credit(ownerId: string, amount: number, kind: 'topup' | 'adjust', reason: string, now: number): Promise<Account>;
 }
 
-/** Where providers put the files they produce. */
+/** Where providers put the files they produce (and read earlier outputs back, for follow-ups). */
 export interface FileSink {
+  /** The bytes of a stored file by its `OutputFile.path`; throws if there is none or it is longer than `maxBytes`. */
+  read(path: string, maxBytes: number): Promise<Buffer>;
   write(name: string, contentType: string, data: Buffer): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
   /**
    * Streams a file to storage, never whole in memory; refuses (and removes) one longer than
@@ -236,6 +244,8 @@ export interface ProviderLogger {
 export interface ProviderContext {
   task: Task;
   input: JsonObject;
+  /** The follow-up this task is (`task.followUp`), null for a new generation. */
+  followUp: FollowUp | null;
   /** Aborted on timeout, cancellation or a lost lease: stop work promptly. */
   signal: AbortSignal;
   progress(fraction: number, message?: string): void;
@@ -251,6 +261,12 @@ export interface Provider {
   readonly name: string;
   /** Validates and normalises the input; throws GatewayError('bad_request') naming the problem. */
   parseInput(input: JsonObject): JsonObject;
+  /**
+   * Follow-up actions (core/follow-ups.ts): checks a follow-up on an image this provider's service
+   * made and returns the input to keep with the task (`run` then gets `ctx.followUp`); throws
+   * GatewayError to refuse it. Absent: the provider has none (`api_not_implemented`).
+   */
+  parseFollowUp?(followUp: FollowUp, input: JsonObject): JsonObject;
   run(ctx: ProviderContext): Promise<TaskOutput>;
   /**
    * Asks the provider to stop a running task (e.g. an upstream cancel call). The engine also

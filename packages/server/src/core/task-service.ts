@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { TaskEvents } from './events.js';
+import { resolveFollowUp } from './follow-ups.js';
 import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
@@ -84,7 +85,9 @@ export class TaskService {
 
   async create(req: CreateTaskInput): Promise<Task> {
     const def = this.services.get(req.service);
-    const input = def.provider.parseInput(req.input);
+    // A follow-up (`action` + `image_id`) continues an earlier image of this owner (core/follow-ups.ts).
+    const followUp = await resolveFollowUp(this.store, def, req.ownerId, req.input);
+    const input = followUp && def.provider.parseFollowUp ? def.provider.parseFollowUp(followUp, req.input) : def.provider.parseInput(req.input);
     await this.moderator?.check(def.name, input); // refused → forbidden: no task, no charge
     const now = this.clock.now();
     const task: NewTask = {
@@ -105,6 +108,7 @@ export class TaskService {
       origin: req.origin ?? null,
       // Held in the insert's transaction; too little balance → used_up and no task.
       price: def.price(input),
+      followUp,
     };
     if (req.idempotencyKey === undefined) {
       const created = await this.store.insert(task);

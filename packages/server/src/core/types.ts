@@ -15,6 +15,8 @@
  *             the task claimable by any worker.
  * - delivery: one webhook callback to a client (webhooks issue).
  * - channel:  one upstream account/route a provider can use (relay issue).
+ * - follow-up: a create that continues an image an earlier task of the same owner made
+ *             (Midjourney's upscale / variation / reroll buttons); see core/follow-ups.ts.
  */
 
 export type JsonPrimitive = string | number | boolean | null;
@@ -37,6 +39,11 @@ export interface OutputFile {
   width?: number;
   height?: number;
   durationSec?: number;
+  /**
+   * The upstream's own id of this file, where a relayed task's upstream gave one (the task API's
+   * `image_id`): what a follow-up on this image names upstream. Never rendered to clients.
+   */
+  upstreamId?: string;
 }
 
 /** What a provider returns: neutral, rendered into each dialect's shape at read time. */
@@ -51,6 +58,38 @@ export interface TaskOutput {
 export interface TaskError {
   code: string;
   message: string;
+}
+
+/** The follow-up actions on an image, as the Midjourney result shape lists them. */
+export const FOLLOW_UP_ACTIONS = [
+  'upscale1', 'upscale2', 'upscale3', 'upscale4', 'reroll', 'variation1', 'variation2', 'variation3', 'variation4',
+] as const;
+export type FollowUpAction = (typeof FOLLOW_UP_ACTIONS)[number];
+export type FollowUpKind = 'upscale' | 'variation' | 'reroll';
+
+/** The earlier task a follow-up continues, as it was when the follow-up was created. */
+export interface FollowUpParent {
+  taskId: string;
+  /** The image continued; its id is the client's `image_id`. */
+  file: OutputFile;
+  /** The input the image was generated from: the parent's own, or its origin's if it was a follow-up too. */
+  input: JsonObject;
+  /** The seed the image was made with, where known. */
+  seed: number | null;
+  /** What made the image: a generation (null) or a follow-up of this kind. */
+  kind: FollowUpKind | null;
+}
+
+/** A resolved follow-up, kept with its task (so a restart keeps it) and handed to the provider. */
+export interface FollowUp {
+  action: FollowUpAction;
+  kind: FollowUpKind;
+  /**
+   * The image of the parent's 2×2 grid the action is about, numbered as Midjourney does: 1 top
+   * left, 2 top right, 3 bottom left, 4 bottom right. Null for a reroll.
+   */
+  index: 1 | 2 | 3 | 4 | null;
+  parent: FollowUpParent;
 }
 
 export interface Task {
@@ -90,6 +129,8 @@ export interface Task {
   origin: string | null;
   /** Credits held at create: settled on success, refunded on failure or cancel (0: free). */
   price: number;
+  /** Set when the task is a follow-up action on an earlier image; null for a new generation. */
+  followUp: FollowUp | null;
 }
 
 /**

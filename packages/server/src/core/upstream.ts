@@ -15,7 +15,7 @@
  * place that turns an error into what the engine does next.
  */
 import type { ErrorCode } from './errors.js';
-import type { JsonObject, Task, TaskError } from './types.js';
+import type { FollowUpAction, FollowUpKind, JsonObject, OutputFile, Task, TaskError } from './types.js';
 
 /** What a submit returns: enough to find the task upstream again after any restart. */
 export interface UpstreamRef {
@@ -59,6 +59,8 @@ export interface UpstreamOutput {
   contentType?: string;
   /** The file name to keep (default: the URL's last path segment). */
   name?: string;
+  /** The upstream's own id of the file (a Midjourney `image_id`), kept on the copy for follow-ups. */
+  upstreamId?: string;
 }
 
 export type UpstreamErrorKind = 'rejected' | 'rate_limited' | 'unavailable' | 'ambiguous';
@@ -224,6 +226,23 @@ export interface SubmitRequest {
 }
 
 /**
+ * A follow-up (core/follow-ups.ts) on an image a task relayed to this channel made: sent to the
+ * same channel, naming the upstream's own reference of the parent.
+ */
+export interface FollowUpSubmitRequest extends SubmitRequest {
+  followUp: {
+    action: FollowUpAction;
+    kind: FollowUpKind;
+    /** 1–4 (Midjourney's grid numbering); null for a reroll. */
+    index: number | null;
+    /** The parent task's upstream reference (its `id` is the upstream's task id). */
+    parent: UpstreamRef;
+    /** The parent's image as copied here (`upstreamId`: the upstream's own id of it, if it gave one). */
+    file: OutputFile;
+  };
+}
+
+/**
  * One upstream protocol, bound to one channel (base URL, key, model). Adapters translate and
  * classify; they never retry, fail over or touch task state (the engine does, in one place).
  * Every failure is thrown as one of the UpstreamError kinds above.
@@ -235,6 +254,11 @@ export interface UpstreamAdapter {
   /** Most tasks one poll call can ask about (1: the protocol has no batch query). */
   readonly batchSize: number;
   submit(req: SubmitRequest, call: UpstreamCall): Promise<UpstreamRef>;
+  /**
+   * Submits a follow-up on an image this channel made (classified like `submit`, same recovery).
+   * Absent: the protocol has no follow-ups, and a follow-up on such an image is refused.
+   */
+  submitFollowUp?(req: FollowUpSubmitRequest, call: UpstreamCall): Promise<UpstreamRef>;
   /**
    * The status of these tasks, by upstream id. A task missing from the answer, or an answer that
    * cannot be read, is transient: it is polled again later, never failed for that alone.

@@ -82,6 +82,11 @@ export class ChannelPool {
     return (stored[c.name] ?? 0) + this.of(c.name).submitting;
   }
 
+  /** Whether the channel is cooling down (after failures, or resting after a 429) at this moment. */
+  cooling(c: ChannelDefinition): boolean {
+    return this.of(c.name).coolUntil > this.clock.now();
+  }
+
   /** When the earliest cooling channel of these comes back (for a task that found none usable). */
   nextUsableAt(channels: readonly ChannelDefinition[]): number {
     const now = this.clock.now();

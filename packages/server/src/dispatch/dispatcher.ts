@@ -162,6 +162,7 @@ export class Dispatcher {
       const output = await def.provider.run({
         task,
         input: task.input,
+        followUp: task.followUp,
         signal: job.signal,
         files: this.opts.files,
         log,

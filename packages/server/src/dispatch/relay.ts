@@ -10,6 +10,11 @@
  * A submit interrupted before its answer was stored (a crash, a stop mid-request) is found again
  * on the next claim (an upstream row without a reference) and recovered the same way, never
  * blindly sent again.
+ *
+ * A follow-up (core/follow-ups.ts) goes to the channel that made its parent and nowhere else: no
+ * other upstream knows the image. If that channel is no longer configured, has no follow-ups,
+ * is cooling down or does not take it, the task fails (`api_error`, refunded); only a channel at
+ * its caps makes it wait queued.
  */
 import type { Logger } from 'pino';
 import type { ChannelDefinition, ServiceDefinition } from '../core/services.js';
@@ -42,8 +47,9 @@ export class UpstreamSubmitter {
    * detached. `skip`: channels already tried in this attempt (a recovered submit found nothing).
    */
   async submit(task: Task, def: ServiceDefinition, job: JobContext, log: Logger, skip: ReadonlySet<string> | null = null): Promise<void> {
-    const channels = (def.relay?.channels ?? []).filter((c) => !skip?.has(c.name));
     const call: UpstreamCall = { signal: job.signal, log };
+    if (task.followUp) return this.submitFollowUp(task, def, job, call, log);
+    const channels = (def.relay?.channels ?? []).filter((c) => !skip?.has(c.name));
     const { tasks } = this.deps;
 
     const interrupted = skip === null ? await tasks.upstream.get(task.id) : null;
@@ -86,14 +92,53 @@ export class UpstreamSubmitter {
     await this.conclude(task, null, outcome, job, call, log);
   }
 
+  /** A follow-up: one try on the channel that made its parent (see the top). */
+  private async submitFollowUp(task: Task, def: ServiceDefinition, job: JobContext, call: UpstreamCall, log: Logger): Promise<void> {
+    const { tasks, channels } = this.deps;
+    const parent = await tasks.upstream.get(task.followUp?.parent.taskId ?? '');
+    const channel = parent?.ref ? def.relay?.channels.find((c) => c.name === parent.channel) : undefined;
+    let outcome: Outcome;
+    if (!channel?.adapter.submitFollowUp) {
+      log.warn({ channel: parent?.channel ?? null }, 'follow-up: the channel that made the image is gone or has no follow-ups');
+      outcome = { error: followUpError('is no longer configured or has no follow-up actions') };
+    } else if ((await tasks.upstream.get(task.id))?.ref === null) {
+      log.warn({ channel: channel.name }, 'an earlier submit of this follow-up was interrupted; recovering it');
+      outcome = await this.recover(task, channel, call, log);
+    } else if (channels.cooling(channel)) {
+      log.warn({ channel: channel.name, last_error: channels.lastError(channel) }, 'follow-up: the channel that made the image is cooling down');
+      outcome = { error: followUpError('is cooling down after failures; try again later') };
+    } else if (channels.order([channel], await tasks.upstream.inFlightByChannel()).length === 0) {
+      outcome = { requeue: BUSY_RETRY_MS }; // at its cap: wait for it, never another channel
+    } else {
+      const wait = await channels.take(channel);
+      outcome = wait > 0 ? { requeue: Math.max(BUSY_RETRY_MS, wait) } : await this.attempt(task, channel, call, log);
+    }
+    if (job.isDetached()) return;
+    if ('next' in outcome) {
+      log.warn({ channel: channel?.name, last_error: channel ? channels.lastError(channel) : null }, 'follow-up: the channel that made the image did not take it');
+      outcome = { error: followUpError('did not take it') };
+    }
+    await this.conclude(task, channel ?? null, outcome, job, call, log);
+  }
+
+  /** Sends the task's submit (or its follow-up) to one channel. */
+  private async send(task: Task, channel: ChannelDefinition, call: UpstreamCall): Promise<UpstreamRef> {
+    const req = { idempotencyKey: task.id, input: task.input, callbackUrl: this.deps.callbackUrl(task) };
+    const followUp = task.followUp;
+    if (!followUp) return channel.adapter.submit(req, call);
+    const ref = (await this.deps.tasks.upstream.get(followUp.parent.taskId))?.ref;
+    if (!ref || !channel.adapter.submitFollowUp) throw new Error('follow-up without its parent’s upstream reference');
+    const { action, kind, index, parent: { file } } = followUp;
+    return channel.adapter.submitFollowUp({ ...req, followUp: { action, kind, index, parent: ref, file } }, call);
+  }
+
   /** One channel: mark the submit, send it, classify what happened. */
   private async attempt(task: Task, channel: ChannelDefinition, call: UpstreamCall, log: Logger): Promise<Outcome> {
     const { tasks, workerId } = this.deps;
     if (!(await tasks.upstream.recordSubmitting({ taskId: task.id, workerId, channel: channel.name, now: tasks.now() }))) return { error: lostLease() };
     this.deps.channels.submitStarted(channel);
     try {
-      const ref = await channel.adapter.submit({ idempotencyKey: task.id, input: task.input, callbackUrl: this.deps.callbackUrl(task) }, call);
-      return { ref };
+      return { ref: await this.send(task, channel, call) };
     } catch (err) {
       if (call.signal.aborted) return { error: lostLease() }; // stop, cancel or deadline: the next claim recovers
       return await this.onSubmitError(err, task, channel, call, log);
@@ -128,7 +173,7 @@ export class UpstreamSubmitter {
       for (let i = 0; i < IDEMPOTENT_RETRIES; i++) {
         if (call.signal.aborted) return { error: lostLease() };
         try {
-          const ref = await adapter.submit({ idempotencyKey: task.id, input: task.input, callbackUrl: this.deps.callbackUrl(task) }, call);
+          const ref = await this.send(task, channel, call);
           log.info({ channel: channel.name }, 'ambiguous submit resolved: sent again under the same idempotency key');
           return { ref };
         } catch (err) {
@@ -189,6 +234,10 @@ export class UpstreamSubmitter {
 const LOST = 'lease_lost';
 function lostLease(): TaskError {
   return { code: LOST, message: 'the lease moved on' };
+}
+function followUpError(what: string): TaskError {
+  // Channel names never reach a client: the log line names it.
+  return { code: 'api_error', message: `The upstream that made this image ${what}; a follow-up cannot go to another upstream (refunded)` };
 }
 function lostChannel(): TaskError {
   // Channel names never reach a client: the log line above names it.

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
@@ -20,6 +20,9 @@ export class FileTooLargeError extends Error {
   }
 }
 
+/** `/files/<32 hex>/<safe name>`, as `write` and `writeStream` return paths. */
+const STORED_PATH = new RegExp(`^${FILES_ROUTE}/([0-9a-f]{32})/([A-Za-z0-9._-]+)$`);
+
 export function createFileSink(root: string): FileSink {
   async function place(name: string): Promise<{ key: string; safe: string; dir: string }> {
     const key = randomBytes(16).toString('hex');
@@ -29,6 +32,18 @@ export function createFileSink(root: string): FileSink {
     return { key, safe, dir };
   }
   return {
+    async read(path, maxBytes) {
+      const m = STORED_PATH.exec(path);
+      if (!m || m[2]!.startsWith('.')) throw new Error(`not a stored file path: ${path}`);
+      const handle = await open(join(root, m[1]!, m[2]!), 'r');
+      try {
+        const { size } = await handle.stat();
+        if (size > maxBytes) throw new FileTooLargeError(maxBytes);
+        return await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    },
     async write(name, contentType, data) {
       const { key, safe, dir } = await place(name);
       await writeFile(join(dir, safe), data);

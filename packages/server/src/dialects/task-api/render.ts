@@ -2,14 +2,11 @@
  * Renders tasks in the task API's wire shapes (seeds 000, 001, 003): the synchronous success body
  * per service shape, the failure envelope, the error envelope and the `retrieve` item.
  */
+import { actionsOf } from '../../core/follow-ups.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { fileUrl } from '../../http/request.js';
 
 export type TaskApiShape = 'midjourney' | 'suno' | 'video' | 'generic';
-
-const MIDJOURNEY_ACTIONS = [
-  'upscale1', 'upscale2', 'upscale3', 'upscale4', 'reroll', 'variation1', 'variation2', 'variation3', 'variation4',
-];
 
 const seconds = (ms: number): number => ms / 1000;
 
@@ -25,7 +22,8 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
         image_url: image ? fileUrl(image, base) : null,
         image_width: image?.width ?? null,
         image_height: image?.height ?? null,
-        actions: MIDJOURNEY_ACTIONS,
+        // The follow-ups this image offers (a create with `action` + this `image_id`).
+        actions: actionsOf(task),
       };
     }
     case 'suno':

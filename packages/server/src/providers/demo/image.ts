@@ -1,9 +1,13 @@
-/** `demo-image`: renders a real PNG, deterministic from prompt + seed, with progress reports. */
+/**
+ * `demo-image`: renders a real PNG, deterministic from prompt + seed, with progress reports; and
+ * the follow-up actions on one (upscale, variation, reroll: follow-up.ts).
+ */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
 import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { parseImageFollowUp, runImageFollowUp } from './follow-up.js';
 import { renderImage } from './render-image.js';
 import { renderInWorker } from './offload.js';
 
@@ -56,7 +60,9 @@ export function createDemoImageProvider(options: unknown): Provider {
       const [width, height] = size(parsed, opts.defaultWidth, opts.defaultHeight);
       return Object.assign({}, input, { prompt: parsed.prompt, width, height }); // not `{ ...input, … }`: slow on Node 20
     },
+    parseFollowUp: (followUp) => parseImageFollowUp(followUp),
     async run(ctx) {
+      if (ctx.followUp) return runImageFollowUp(ctx, ctx.followUp, opts, { width: opts.defaultWidth, height: opts.defaultHeight });
       const { prompt, width, height, seed: given } = parseWith(inputSchema, ctx.input);
       moderate(prompt, opts);
       const seed = pickSeed(given);

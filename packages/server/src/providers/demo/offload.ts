@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-export type RenderKind = 'image' | 'audio' | 'video';
+export type RenderKind = 'image' | 'audio' | 'video' | 'upscale';
 
 interface Reply {
   id: number;

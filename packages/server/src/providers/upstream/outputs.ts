@@ -49,9 +49,12 @@ function nameOf(out: UpstreamOutput, i: number): string {
   return last ? decodeURIComponent(last) : `output-${i + 1}`;
 }
 
-function fileOf(saved: Pick<OutputFile, 'path' | 'bytes' | 'contentType'>, contentType: string, i: number): OutputFile {
+/** The copy as an output file; the upstream's own id of it (if any) is kept for follow-ups. */
+function fileOf(saved: Pick<OutputFile, 'path' | 'bytes' | 'contentType'>, contentType: string, i: number, out: UpstreamOutput): OutputFile {
   const kind = KIND_BY_TYPE.find(([re]) => re.test(contentType))?.[1] ?? 'image';
-  return { id: saved.path.split('/')[2] ?? `${i}`, kind, contentType: saved.contentType, path: saved.path, bytes: saved.bytes };
+  const file: OutputFile = { id: saved.path.split('/')[2] ?? `${i}`, kind, contentType: saved.contentType, path: saved.path, bytes: saved.bytes };
+  if (out.upstreamId !== undefined) file.upstreamId = out.upstreamId;
+  return file;
 }
 
 export class OutputCopier {
@@ -103,7 +106,7 @@ export class OutputCopier {
     } catch (err) {
       throw new UpstreamUnavailable(`output ${i + 1} could not be stored: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return fileOf(saved, contentType, i);
+    return fileOf(saved, contentType, i, out);
   }
 
   /** A `data:` URL (base64): decoded and written; refused when not base64 or over `maxBytes`. */
@@ -122,7 +125,7 @@ export class OutputCopier {
     } catch (err) {
       throw new UpstreamUnavailable(`output ${i + 1} could not be stored: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return fileOf(saved, contentType, i);
+    return fileOf(saved, contentType, i, out);
   }
 
   async close(): Promise<void> {

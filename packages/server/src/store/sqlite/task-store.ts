@@ -4,8 +4,9 @@ import type {
   ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest,
 } from '../../core/ports.js';
 import { STORED_MAX_DEPTH, clipDepth } from '../../core/json.js';
-import type { JsonObject, JsonValue, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
+import type { FollowUp, JsonObject, JsonValue, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
 import type { Db } from './db.js';
+import { createFileIndex } from './file-index.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
 import { createTaskLedger } from './ledger.js';
@@ -39,6 +40,7 @@ interface TaskRow {
   webhook_events: string;
   origin: string | null;
   price: number;
+  follow_up: string | null;
 }
 
 /** A due row with its owner's concurrency cap (null: none). */
@@ -82,6 +84,7 @@ function toTask(row: TaskRow): Task {
     webhookEvents: JSON.parse(row.webhook_events) as WebhookEvent[],
     origin: row.origin,
     price: row.price,
+    followUp: row.follow_up === null ? null : stored<FollowUp>(row.follow_up),
   };
 }
 
@@ -99,11 +102,12 @@ export interface SqliteTaskStoreOptions {
 
 export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {}): TaskStore {
   const cache = new TaskCache(opts.cacheSize ?? 0);
-  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string, string, string | null, number]>(
+  const insert = db.prepare<[string, string, string, string, string, string, string, string | null, number, number, string, string, string | null, number, string | null]>(
     `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta,
-                        webhook_events, origin, price)
-     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                        webhook_events, origin, price, follow_up)
+     VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const files = createFileIndex(db);
   const ledger = createTaskLedger(db);
   const outbox = createOutbox(db);
   const upstream = createUpstreamStore(db, { toTask, cache, enqueue: (id, event, now) => outbox.enqueue(id, event, now) });
@@ -268,6 +272,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     if (task) {
       if (task.state === 'succeeded') ledger.settle(task.ownerId, task.id, task.price, req.now);
       else ledger.refund(task.ownerId, task.id, task.price, req.now);
+      if (task.state === 'succeeded') files.record(task); // its images can be followed up on
       outbox.enqueue(task.id, 'completed', req.now);
       upstream.end(task.id, true);
     }
@@ -311,7 +316,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
   const insertRow = (t: NewTask): void => {
     insert.run(
       t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input),
-      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin, t.price,
+      t.traceId, t.callbackUrl, t.createdAt, t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin, t.price, t.followUp ? JSON.stringify(t.followUp) : null,
     );
     ledger.hold(t.ownerId, t.id, t.price, t.createdAt); // throws used_up: the insert rolls back with it
   };
@@ -337,6 +342,11 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
         const task = found.get(id);
         return task && task.ownerId === ownerId ? [task] : [];
       });
+    },
+    async findByOutputFile(ownerId, fileId) {
+      const id = files.taskOf(ownerId, fileId);
+      const task = id === null ? null : (cache.get(id) ?? cached(byId.all(id)));
+      return task?.ownerId === ownerId && task.state === 'succeeded' ? task : null;
     },
     claimDue: async (req) => claimTx.immediate(req).map((t) => cache.set(t)),
     extendLeases: async (ids, workerId, until) => {
@@ -388,7 +398,7 @@ function newTaskToTask(t: NewTask): Task {
   return {
     id: t.id, ownerId: t.ownerId, service: t.service, dialect: t.dialect, request: t.request, input: t.input,
     traceId: t.traceId, callbackUrl: t.callbackUrl, createdAt: t.createdAt, runAfter: t.runAfter, meta: t.meta,
-    webhookEvents: t.webhookEvents, origin: t.origin, price: t.price,
+    webhookEvents: t.webhookEvents, origin: t.origin, price: t.price, followUp: t.followUp ?? null,
     state: 'queued', output: null, error: null, progress: null, progressMessage: null,
     startedAt: null, finishedAt: null, deadlineAt: null, leaseOwner: null, leaseExpiresAt: null, attempts: 0,
   };

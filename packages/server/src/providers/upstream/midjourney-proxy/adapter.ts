@@ -7,6 +7,10 @@
  *   `notifyHook` = taskgate's callback URL when it has one (a client's own `notifyHook` is never
  *   passed on: the upstream would call wherever it says) and `state` = the task id (shown in the
  *   proxy's own task list, for the operator). The answer's `code` decides, whatever the HTTP status.
+ * - Follow-up: `POST {base}/mj/submit/change {taskId, action, index, notifyHook?, state}` naming
+ *   the parent's upstream task id: upscaleN → `UPSCALE` index N, variationN → `VARIATION` index
+ *   N, reroll → `REROLL` (no index). Its answer reads like imagine's (code 21: the proxy already
+ *   upscaled that image, and answers that task's id).
  * - Recovery `none`: the proxy has no idempotency key and no search by a client reference, so an
  *   unanswered submit ends the task (`api_error`, refunded).
  * - Poll: `POST {base}/mj/task/list-by-condition {ids}`, up to 100 ids a call; an id the answer
@@ -35,10 +39,10 @@
  * | CANCEL                        | cancelled                                 |
  */
 import { midjourneyProxy as mj } from '@taskgate/client';
-import type { JsonObject } from '../../../core/types.js';
+import type { FollowUpKind, JsonObject } from '../../../core/types.js';
 import {
   UpstreamAmbiguous, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable,
-  type ChannelSettings, type UpstreamAdapter, type UpstreamCall, type UpstreamStatus,
+  type ChannelSettings, type UpstreamAdapter, type UpstreamCall, type UpstreamRef, type UpstreamStatus,
 } from '../../../core/upstream.js';
 import { failFromStatus, retryAfterMs, send, type UpstreamResponse } from '../http.js';
 import { settleAll } from '../settle.js';
@@ -91,6 +95,38 @@ function readFailed(res: UpstreamResponse, what: string): never {
   } catch (err) {
     if (err instanceof UpstreamRejected) throw new UpstreamUnavailable(err.message);
     throw err;
+  }
+}
+
+/** A follow-up's kind → the proxy's `change` action. */
+const CHANGE_ACTIONS: Record<FollowUpKind, mj.ChangeAction> = { upscale: 'UPSCALE', variation: 'VARIATION', reroll: 'REROLL' };
+
+/** A submit's answer (imagine or change) → the reference, or the typed error (table above). */
+function submitted(res: UpstreamResponse, what: 'imagine' | 'change'): UpstreamRef {
+  const answer = mj.parseSubmit(res.json);
+  if (!is2xx(res.status) && answer === null) {
+    // 404: no such route at this base (the channel's configuration): another channel may work.
+    if (res.status === 404) throw new UpstreamUnavailable(`midjourney-proxy ${what}: no such route (HTTP 404)`);
+    failFromStatus(res, 'submit', `midjourney-proxy ${what}: no answer body`);
+  }
+  if (answer === null) throw new UpstreamAmbiguous(`midjourney-proxy ${what}: HTTP ${res.status} without a code`);
+  const message = `midjourney-proxy ${what}: code ${answer.code}${answer.description ? ` (${answer.description})` : ''}`;
+  if (mj.isAccepted(answer.code)) {
+    // Accepted, but without the id we cannot poll it: it may exist all the same.
+    if (answer.result === null) throw new UpstreamAmbiguous(`${message} without a task id`);
+    return { id: answer.result, urls: {}, data: { code: answer.code } };
+  }
+  switch (answer.code) {
+    case mj.RETURN_CODES.queueRejected:
+      throw new UpstreamRateLimited(message, retryAfterMs(res.headers));
+    case mj.RETURN_CODES.bannedPrompt:
+      throw new UpstreamRejected('forbidden', message);
+    case mj.RETURN_CODES.validationError:
+      throw new UpstreamRejected('bad_request', message);
+    default:
+      // 3 (no account instance; for a change also: the task is gone), 9 (failure) and the rest: not taken.
+      if (!is2xx(res.status)) failFromStatus(res, 'submit', message);
+      throw new UpstreamUnavailable(message);
   }
 }
 
@@ -147,31 +183,16 @@ export function createMidjourneyProxyAdapter(settings: ChannelSettings): Upstrea
       if (req.callbackUrl) body.notifyHook = req.callbackUrl;
       if (typeof body.prompt !== 'string') throw new UpstreamRejected('bad_request', 'midjourney-proxy imagine: prompt must be a string');
       const res = await send(mj.imagineRequest(endpoint, { ...body, prompt: body.prompt }), call, timeout, 'submit');
-      const answer = mj.parseSubmit(res.json);
-      if (!is2xx(res.status) && answer === null) {
-        // 404: no imagine route at this base (the channel's configuration): another channel may work.
-        if (res.status === 404) throw new UpstreamUnavailable('midjourney-proxy imagine: no such route (HTTP 404)');
-        failFromStatus(res, 'submit', 'midjourney-proxy imagine: no answer body');
-      }
-      if (answer === null) throw new UpstreamAmbiguous(`midjourney-proxy imagine: HTTP ${res.status} without a code`);
-      const message = `midjourney-proxy imagine: code ${answer.code}${answer.description ? ` (${answer.description})` : ''}`;
-      if (mj.isAccepted(answer.code)) {
-        // Accepted, but without the id we cannot poll it: it may exist all the same.
-        if (answer.result === null) throw new UpstreamAmbiguous(`${message} without a task id`);
-        return { id: answer.result, urls: {}, data: { code: answer.code } };
-      }
-      switch (answer.code) {
-        case mj.RETURN_CODES.queueRejected:
-          throw new UpstreamRateLimited(message, retryAfterMs(res.headers));
-        case mj.RETURN_CODES.bannedPrompt:
-          throw new UpstreamRejected('forbidden', message);
-        case mj.RETURN_CODES.validationError:
-          throw new UpstreamRejected('bad_request', message);
-        default:
-          // 3 (no account instance), 9 (failure) and the rest: this proxy did not take it.
-          if (!is2xx(res.status)) failFromStatus(res, 'submit', message);
-          throw new UpstreamUnavailable(message);
-      }
+      return submitted(res, 'imagine');
+    },
+
+    async submitFollowUp(req, call) {
+      const { kind, index, parent } = req.followUp;
+      const change: Parameters<typeof mj.changeRequest>[1] = { taskId: parent.id, action: CHANGE_ACTIONS[kind], state: req.idempotencyKey };
+      if (kind !== 'reroll' && index !== null) change.index = index;
+      if (req.callbackUrl) change.notifyHook = req.callbackUrl;
+      const res = await send(mj.changeRequest(endpoint, change), call, timeout, 'submit');
+      return submitted(res, 'change');
     },
 
     poll(refs, call) {

@@ -9,6 +9,10 @@
  * - Poll: `POST {base}/{vendor}/tasks {action: "retrieve_batch", ids}`, up to 100 ids a call.
  *   An id missing from `items`, or an item that cannot be read, is left out (transient).
  * - No cancel and no lookup: the task API has neither.
+ * - Follow-up: the same create (same service, same headers, idempotent) with `{action, image_id}`,
+ *   `image_id` being the upstream's own id of the parent's image (a Midjourney result's
+ *   `image_id`, kept on the copied file as `upstreamId`). A parent whose result named no image id
+ *   is refused (`api_not_implemented`).
  *
  * Mapping of a task item (no status field upstream; `raw` is the word derived from it):
  * | upstream                                        | status                              |
@@ -25,7 +29,7 @@ import { isErrorCode, type ErrorCode } from '../../../core/errors.js';
 import type { JsonObject } from '../../../core/types.js';
 import {
   UpstreamAmbiguous, UpstreamRejected, UpstreamUnavailable,
-  type ChannelSettings, type UpstreamAdapter, type UpstreamCall, type UpstreamRef, type UpstreamStatus,
+  type ChannelSettings, type SubmitRequest, type UpstreamAdapter, type UpstreamCall, type UpstreamOutput, type UpstreamRef, type UpstreamStatus,
 } from '../../../core/upstream.js';
 import { failFromStatus, send, type UpstreamResponse } from '../http.js';
 import { settleAll } from '../settle.js';
@@ -64,23 +68,31 @@ export function createTaskApiAdapter(settings: ChannelSettings): UpstreamAdapter
     return statuses;
   }
 
+  async function create(input: JsonObject, req: SubmitRequest, call: UpstreamCall): Promise<UpstreamRef> {
+    const request = taskApi.createRequest(endpoint, settings.model, input, {
+      async: true, callbackUrl: req.callbackUrl, idempotencyKey: req.idempotencyKey,
+    });
+    const res = await send(request, call, settings.requestTimeoutMs, 'submit');
+    if (!is2xx(res.status)) submitFailed(res);
+    const created = taskApi.parseCreated(res.json);
+    // The upstream answered but not with a task id: it may have created the task all the same.
+    if (!created) throw new UpstreamAmbiguous(`task API submit: HTTP ${res.status} without a task_id`);
+    const data: JsonObject = { model: settings.model };
+    if (created.traceId !== null) data.trace_id = created.traceId;
+    return { id: created.taskId, urls: {}, data };
+  }
+
   return {
     protocol: PROTOCOL,
     recovery: 'idempotent',
     batchSize: taskApi.MAX_BATCH,
 
-    async submit(req, call) {
-      const request = taskApi.createRequest(endpoint, settings.model, req.input, {
-        async: true, callbackUrl: req.callbackUrl, idempotencyKey: req.idempotencyKey,
-      });
-      const res = await send(request, call, settings.requestTimeoutMs, 'submit');
-      if (!is2xx(res.status)) submitFailed(res);
-      const created = taskApi.parseCreated(res.json);
-      // The upstream answered but not with a task id: it may have created the task all the same.
-      if (!created) throw new UpstreamAmbiguous(`task API submit: HTTP ${res.status} without a task_id`);
-      const data: JsonObject = { model: settings.model };
-      if (created.traceId !== null) data.trace_id = created.traceId;
-      return { id: created.taskId, urls: {}, data };
+    submit: (req, call) => create(req.input, req, call),
+
+    async submitFollowUp(req, call) {
+      const imageId = req.followUp.file.upstreamId;
+      if (imageId === undefined) throw new UpstreamRejected('api_not_implemented', 'task API follow-up: the upstream named no image_id for this image');
+      return create(taskApi.followUpInput(req.followUp.action, imageId), req, call);
     },
 
     async poll(refs, call) {
@@ -135,7 +147,11 @@ export function toStatus(task: taskApi.TaskInfo): UpstreamStatus {
     const ours: ErrorCode = isErrorCode(code) ? code : 'api_error';
     return { state: 'failed', raw: `failed:${code}`, error: { code: ours, message: ours === code ? message || 'Upstream task failed' : `${code}: ${message}` } };
   }
-  const outputs = taskApi.resultFiles(response.body).map((f) => (f.contentType ? { url: f.url, contentType: f.contentType } : { url: f.url }));
+  const outputs = taskApi.resultFiles(response.body).map((f): UpstreamOutput => {
+    const out: UpstreamOutput = f.contentType ? { url: f.url, contentType: f.contentType } : { url: f.url };
+    if (f.id !== undefined) out.upstreamId = f.id; // a Midjourney image_id: what a follow-up names
+    return out;
+  });
   return { state: 'succeeded', raw: 'succeeded', outputs, data: keptFields(response.body) };
 }
 
