@@ -59,6 +59,21 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
+    test('clearSubmitting drops an answered submit mark, for the lease holder only, never a stored reference', async () => {
+      const s = open();
+      const t = await s.insert(newTask());
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+      assert.ok(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'A', channel: 'fal-main', now: 105 }));
+      await s.upstream.clearSubmitting({ taskId: t.id, workerId: 'B' });
+      assert.equal((await s.upstream.get(t.id))?.ref, null, 'not the lease holder: the mark stays');
+      await s.upstream.clearSubmitting({ taskId: t.id, workerId: 'A' });
+      assert.equal(await s.upstream.get(t.id), null, 'the mark is gone: the next claim submits afresh');
+      const { id } = await submitted(s);
+      await s.upstream.clearSubmitting({ taskId: id, workerId: 'A' });
+      assert.equal((await s.upstream.get(id))?.ref?.id, 'up-1', 'a stored reference is never dropped');
+      await s.close();
+    });
+
     test('a task waiting upstream is never claimed to run locally again, whatever the time', async () => {
       const s = open();
       const { id } = await submitted(s);

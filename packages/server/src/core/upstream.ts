@@ -182,6 +182,12 @@ export interface UpstreamStore {
    */
   recordSubmitting(req: { taskId: string; workerId: string; channel: string; now: number }): Promise<boolean>;
   /**
+   * The marked submit was answered and the upstream did not take the task (a refusal, 429, 5xx):
+   * the mark is dropped, so the next claim submits afresh instead of recovering it. Only for the
+   * lease holder, and only while no reference is stored.
+   */
+  clearSubmitting(req: { taskId: string; workerId: string }): Promise<void>;
+  /**
    * The submit succeeded: in one transaction the running task leased to `workerId` records its
    * upstream reference and stops being leased; the poll scheduler owns it from now. Null (and
    * nothing written) if the lease moved on meanwhile (cancelled, timed out, lease lost).

@@ -75,7 +75,9 @@ export class UpstreamSubmitter {
       const outcome = await this.attempt(task, channel, call, log);
       if ('next' in outcome) {
         lastError = this.deps.channels.lastError(channel) ?? lastError;
-        const cooled = this.deps.channels.nextUsableAt([channel]) - tasks.now();
+        // Rate limited or cooling now: it comes back, so the task waits for it. A failure that did
+        // not cool the channel down counts as a refusal of this task.
+        const cooled = this.deps.channels.cooling(channel) ? this.deps.channels.nextUsableAt([channel]) - tasks.now() : 0;
         if (cooled > 0 && cooled < (busyFor ?? Infinity)) busyFor = cooled;
         continue;
       }
@@ -141,6 +143,8 @@ export class UpstreamSubmitter {
       return { ref: await this.send(task, channel, call) };
     } catch (err) {
       if (call.signal.aborted) return { error: lostLease() }; // stop, cancel or deadline: the next claim recovers
+      // Answered, and not taken (refused, 429, 5xx): nothing to recover on the next claim.
+      if (!(err instanceof UpstreamAmbiguous)) await tasks.upstream.clearSubmitting({ taskId: task.id, workerId });
       return await this.onSubmitError(err, task, channel, call, log);
     } finally {
       this.deps.channels.submitEnded(channel);

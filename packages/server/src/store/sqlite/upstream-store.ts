@@ -106,6 +106,10 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     'SELECT channel, count(*) AS n FROM upstream_tasks WHERE next_poll_at IS NOT NULL GROUP BY channel',
   );
 
+  const unmark = db.prepare<[{ id: string; owner: string }]>(
+    `DELETE FROM upstream_tasks WHERE task_id = @id AND upstream_id IS NULL AND next_poll_at IS NULL
+       AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = @id AND t.state = 'running' AND t.lease_owner = @owner)`,
+  );
   const submittingTx = db.transaction((req: { taskId: string; workerId: string; channel: string; now: number }): boolean => {
     if (holds.get(req.taskId, req.workerId) !== 1 || liveRef.get(req.taskId) !== 0) return false;
     insert.run({ id: req.taskId, channel: req.channel, upstream: null, urls: '{}', data: '{}', now: req.now, next: null });
@@ -150,6 +154,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     waitingUpstream: waiting,
     end: (taskId, finished) => void (finished ? dropRef : endRow).run(taskId),
     recordSubmitting: async (req) => submittingTx(req),
+    clearSubmitting: async (req) => void unmark.run({ id: req.taskId, owner: req.workerId }),
     recordSubmitted: async (req) => {
       const task = submittedTx(req);
       return task ? cache.set(task) : null;
