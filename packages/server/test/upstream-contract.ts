@@ -127,6 +127,13 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 399, leaseMs: 50, channels: channels() }), []);
       assert.ok(await s.upstream.pollNow(id, 300), 'a callback makes it due at once');
       assert.equal((await s.upstream.claimDuePolls({ workerId: 'P', now: 300, leaseMs: 50, channels: channels() })).length, 1);
+      // A callback while that poll is in flight: its answer may predate the upstream's finish.
+      assert.ok(await s.upstream.pollNow(id, 310));
+      await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 320, raw: 'IN_PROGRESS', progress: null, nextPollAt: 500 });
+      assert.equal((await s.upstream.get(id))?.nextPollAt, 320, 'a callback during the poll: due again at once, not a whole interval later');
+      await s.upstream.claimDuePolls({ workerId: 'P', now: 320, leaseMs: 50, channels: channels() });
+      await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 330, raw: 'IN_PROGRESS', progress: null, nextPollAt: 500 });
+      assert.equal((await s.upstream.get(id))?.nextPollAt, 500, 'the callback was answered by that poll: the usual interval again');
       await s.close();
     });
 

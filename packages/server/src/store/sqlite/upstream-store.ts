@@ -85,6 +85,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
      WHERE id = @id AND state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= @now) RETURNING *`,
   );
   const byTask = db.prepare<[string], UpstreamRow>('SELECT * FROM upstream_tasks WHERE task_id = ?');
+  const unwake = db.prepare<[string]>('UPDATE upstream_tasks SET woken = 0 WHERE task_id = ? AND woken = 1');
   const progressOf = db.prepare<[string, string], number | null>(
     `SELECT progress FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`,
   ).pluck();
@@ -92,13 +93,14 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     `UPDATE tasks SET progress = COALESCE(@progress, progress), lease_owner = NULL, lease_expires_at = NULL
      WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
   );
-  const polled = db.prepare<[{ id: string; next: number; raw: string | null; progress: number | null }]>(
-    `UPDATE upstream_tasks SET next_poll_at = @next, polls = polls + 1, last_status = @raw,
+  const polled = db.prepare<[{ id: string; now: number; next: number; raw: string | null; progress: number | null }]>(
+    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN woken = 1 THEN MIN(@next, @now) ELSE @next END, woken = 0,
+       polls = polls + 1, last_status = @raw,
        last_progress = COALESCE(@progress, last_progress)
      WHERE task_id = @id AND next_poll_at IS NOT NULL`,
   );
   const now_ = db.prepare<[{ id: string; now: number }]>(
-    `UPDATE upstream_tasks SET next_poll_at = MIN(next_poll_at, @now) WHERE task_id = @id AND next_poll_at IS NOT NULL`,
+    `UPDATE upstream_tasks SET next_poll_at = MIN(next_poll_at, @now), woken = 1 WHERE task_id = @id AND next_poll_at IS NOT NULL`,
   );
   const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL WHERE task_id = ?');
   const dropRef = db.prepare<[string]>(`UPDATE upstream_tasks SET next_poll_at = NULL, urls = '{}', data = '{}' WHERE task_id = ?`);
@@ -134,6 +136,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
       if (ids.length > 0 && ids.length < max && aheadMs > 0) ids = due.all({ channel, now: req.now, by: req.now + aheadMs, limit: max });
       for (const id of ids) {
         const row = lease.all({ id, owner: req.workerId, until: req.now + req.leaseMs, now: req.now })[0];
+        if (row) unwake.run(id); // this poll answers any callback so far
         const upstream = row ? byTask.get(id) : undefined;
         if (row && upstream) out.push({ task: deps.toTask(row), upstream: toUpstream(upstream) });
       }
@@ -145,7 +148,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     const before = progressOf.get(req.taskId, req.workerId);
     const row = release.all({ id: req.taskId, owner: req.workerId, progress: req.progress })[0];
     if (!row) return null;
-    polled.run({ id: req.taskId, next: req.nextPollAt, raw: req.raw, progress: req.progress });
+    polled.run({ id: req.taskId, now: req.now, next: req.nextPollAt, raw: req.raw, progress: req.progress });
     if (req.progress !== null && req.progress > (before ?? -1)) deps.enqueue(req.taskId, 'progress', req.now);
     return deps.toTask(row);
   });
