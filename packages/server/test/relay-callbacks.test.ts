@@ -4,6 +4,7 @@
  * polling; forged ones change nothing.
  */
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startGateway, until, type TestGateway } from './helpers.js';
@@ -83,5 +84,33 @@ describe('upstream callbacks', () => {
     const real = up.callbacks.find((c) => c.url.includes(id))!.url;
     const replay = await fetch(real, { method: 'POST', body: '{}' });
     assert.equal(replay.status, 404, 'a finished task has no callback any more');
+  });
+
+  test('a signed callback is answered with its body read: the upstream keeps its connection open', async () => {
+    up.hold = true;
+    try {
+      const created = await a.call('POST', '/v1/relay/cb', { body: { prompt: 'keep-alive', async: true } });
+      const id = created.json.task_id as string;
+      await until('the submit', async () => ((await a.gw.tasks.upstream.get(id))?.ref ? true : undefined));
+      const url = [...up.tasks.values()].find((t) => t.callbackUrl?.includes(id))!.callbackUrl!;
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const send = () => new Promise<{ status: number; connection: string | undefined; socket: unknown }>((resolve, reject) => {
+        const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, socket: req.socket }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ status: 'running', padding: 'x'.repeat(20_000) }));
+      });
+      const first = await send();
+      const second = await send();
+      agent.destroy();
+      assert.deepEqual([first.status, second.status], [200, 200]);
+      assert.notEqual(first.connection, 'close');
+      assert.equal(first.socket, second.socket, 'the second callback reused the connection');
+    } finally {
+      up.hold = false;
+      up.release(() => 0);
+    }
   });
 });

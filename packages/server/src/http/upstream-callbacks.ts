@@ -9,6 +9,7 @@
  * polling alone finds results.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TaskService } from '../core/task-service.js';
 
@@ -50,6 +51,19 @@ export class CallbackSigner {
   }
 }
 
+/** Largest callback body read to keep the connection (a larger one is answered unread). */
+const MAX_DRAINED = 1 << 20;
+
+async function drain(raw: IncomingMessage, max: number): Promise<void> {
+  const declared = Number(raw.headers['content-length'] ?? 0);
+  if (raw.complete || !(declared <= max)) return;
+  let seen = 0;
+  for await (const chunk of raw) {
+    seen += (chunk as Buffer).length;
+    if (seen > max) return;
+  }
+}
+
 interface Params {
   task: string;
   sig: string;
@@ -64,10 +78,15 @@ export function upstreamCallbacksPlugin(deps: { signer: CallbackSigner; tasks: T
     const answer = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> => {
       const { task, sig } = req.params;
       const known = task.length <= 200 && deps.signer.verify(task, sig) && (await deps.tasks.upstream.pollNow(task, deps.tasks.now()));
+      if (known) {
+        req.log.info({ task_id: task }, 'upstream callback: polling now');
+        deps.wake();
+        // A signed callback's body (never used) is read, so the upstream's connection stays open
+        // for its next callback; the request timeout bounds a slow one.
+        await drain(req.raw, MAX_DRAINED);
+      }
       if (!req.raw.complete) void reply.header('connection', 'close'); // answered unread: a slow body is not waited for
       if (!known) return reply.code(404).send({ error: { code: 'not_found', message: 'No such callback' }, trace_id: req.id });
-      req.log.info({ task_id: task }, 'upstream callback: polling now');
-      deps.wake();
       return reply.code(200).send({ ok: true });
     };
     app.post<{ Params: Params }>('/:task/:sig', { onRequest: answer }, async () => ({ ok: true }));
