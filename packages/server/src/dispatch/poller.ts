@@ -114,8 +114,10 @@ export class UpstreamPoller {
       const room = max - batches.length;
       if (room <= 0) break;
       const size = channel.pollBatchSize;
-      // Where one request carries many tasks, those due within half an initial interval ride along.
-      const aheadMs = size > 1 ? Math.round(channel.poll.initialMs / 2) : 0;
+      // Where one request carries many tasks, those due soon ride along: within half an initial
+      // interval, and at most four ticks (callbacks wake the scheduler often; each wake must not
+      // poll the whole channel early).
+      const aheadMs = size > 1 ? Math.min(Math.round(channel.poll.initialMs / 2), 4 * this.opts.pollMs) : 0;
       const claimed = await this.opts.tasks.upstream.claimDuePolls({
         workerId: this.opts.workerId, now: this.opts.tasks.now(), leaseMs: this.opts.leaseMs, channels: [{ channel: channel.name, max: room * size, aheadMs }],
       });
