@@ -168,6 +168,16 @@ export function decideFailure(err: unknown, at: 'submit' | 'poll', recovery: Amb
  * `finish` (compare-and-set on the task's lease, with settle/refund and the webhook outbox in the
  * same transaction); these operations keep the upstream side of a task.
  */
+/** What one poll that did not end its task saw. */
+export interface PollRecord {
+  taskId: string;
+  workerId: string;
+  now: number;
+  raw: string | null;
+  progress: number | null;
+  nextPollAt: number;
+}
+
 /** One channel's share of a poll claim. */
 export interface PollClaim {
   channel: string;
@@ -204,7 +214,12 @@ export interface UpstreamStore {
    * A poll that did not end the task: keeps what it saw and when to poll next, updates the task's
    * progress, and gives the lease back. Null if the lease moved on.
    */
-  recordPoll(req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Promise<Task | null>;
+  recordPoll(req: PollRecord): Promise<Task | null>;
+  /**
+   * Many `recordPoll`s in one transaction (the answers of one batch poll), in order: each the
+   * task, and whether its progress rose (a progress event is due), or null if its lease moved on.
+   */
+  recordPolls(reqs: readonly PollRecord[]): Promise<Array<{ task: Task; progressed: boolean } | null>>;
   /** Makes a waiting task's next poll due now (an upstream callback arrived). False if it has ended. */
   pollNow(taskId: string, now: number): Promise<boolean>;
   get(taskId: string): Promise<UpstreamTask | null>;

@@ -45,6 +45,9 @@ interface Batch {
   items: Item[];
 }
 
+type Ended = Exclude<UpstreamStatus, { state: 'queued' | 'running' }>;
+const isEnded = (s: UpstreamStatus | undefined): s is Ended => s !== undefined && s.state !== 'queued' && s.state !== 'running';
+
 /** When a copy of a finished task's outputs failed, it is tried again this soon. */
 const COPY_RETRY_MS = 2000;
 export const COPY_FAILED = 'COPY_FAILED';
@@ -150,7 +153,7 @@ export class UpstreamPoller {
 
     const wait = await this.opts.channels.take(channel);
     if (wait > 0) {
-      for (const item of live) await tasks.polled(item.task.id, workerId, item.upstream.lastStatus, null, now + wait);
+      await tasks.polledMany(workerId, live.map((item) => ({ id: item.task.id, raw: item.upstream.lastStatus, progress: null, nextPollAt: now + wait })));
       return;
     }
     let statuses: Map<string, UpstreamStatus>;
@@ -160,27 +163,37 @@ export class UpstreamPoller {
       if (job.isDetached()) return;
       const decision = decideFailure(err, 'poll', channel.adapter.recovery, channel.poll.initialMs);
       log.warn({ err: err instanceof Error ? err.message : String(err), action: decision.action }, 'upstream poll failed');
-      for (const item of live) {
-        if (decision.action === 'fail') await tasks.fail(item.task.id, workerId, decision.error);
-        else await tasks.polled(item.task.id, workerId, item.upstream.lastStatus, null, decision.action === 'retry' ? tasks.now() + decision.afterMs : this.nextPoll(channel, item.upstream.polls));
+      if (decision.action === 'fail') {
+        for (const item of live) await tasks.fail(item.task.id, workerId, decision.error);
+      } else {
+        const next = (item: Item) => (decision.action === 'retry' ? tasks.now() + decision.afterMs : this.nextPoll(channel, item.upstream.polls));
+        await tasks.polledMany(workerId, live.map((item) => ({ id: item.task.id, raw: item.upstream.lastStatus, progress: null, nextPollAt: next(item) })));
       }
       return;
     }
+    // Tasks still waiting (or not in the answer, or an answer that could not be read: transient)
+    // are written together; ended ones one by one (copy, then settle).
+    const waiting: Array<{ item: Item; status: UpstreamStatus | undefined }> = [];
+    const ended: Array<{ item: Item; status: Ended }> = [];
     for (const item of live) {
+      const status = statuses.get(item.upstream.ref.id);
+      if (isEnded(status)) ended.push({ item, status });
+      else waiting.push({ item, status });
+    }
+    if (job.isDetached()) return;
+    await tasks.polledMany(workerId, waiting.map(({ item, status }) => ({
+      id: item.task.id, raw: status?.raw ?? item.upstream.lastStatus, progress: status && 'progress' in status ? status.progress : null,
+      nextPollAt: this.nextPoll(channel, item.upstream.polls),
+    })));
+    for (const { item, status } of ended) {
       if (job.isDetached()) return;
-      await this.apply(item, statuses.get(item.upstream.ref.id), channel, job, log);
+      await this.apply(item, status, job, log);
     }
   }
 
-  private async apply(item: Item, status: UpstreamStatus | undefined, channel: ChannelDefinition, job: JobContext, log: Logger): Promise<void> {
+  private async apply(item: Item, status: Ended, job: JobContext, log: Logger): Promise<void> {
     const { tasks, workerId } = this.opts;
     const id = item.task.id;
-    if (status === undefined || status.state === 'queued' || status.state === 'running') {
-      // Not in the answer (or an answer that could not be read): transient, polled again later.
-      const progress = status && 'progress' in status ? status.progress : null;
-      await tasks.polled(id, workerId, status?.raw ?? item.upstream.lastStatus, progress, this.nextPoll(channel, item.upstream.polls));
-      return;
-    }
     if (status.state === 'succeeded') {
       let files;
       try {

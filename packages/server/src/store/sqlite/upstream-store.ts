@@ -5,7 +5,7 @@
  * A poll's lease is the task's own lease, so a terminal result passes the task store's `finish`.
  */
 import type { JsonObject, Task } from '../../core/types.js';
-import type { PollClaim, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { PollClaim, PollRecord, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
 import type { Db } from './db.js';
 import type { TaskCache } from './task-cache.js';
 
@@ -144,14 +144,16 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     return out;
   });
 
-  const pollTx = db.transaction((req: { taskId: string; workerId: string; now: number; raw: string | null; progress: number | null; nextPollAt: number }): Task | null => {
+  const pollOne = (req: PollRecord): { task: Task; progressed: boolean } | null => {
     const before = progressOf.get(req.taskId, req.workerId);
     const row = release.all({ id: req.taskId, owner: req.workerId, progress: req.progress })[0];
     if (!row) return null;
     polled.run({ id: req.taskId, now: req.now, next: req.nextPollAt, raw: req.raw, progress: req.progress });
-    if (req.progress !== null && req.progress > (before ?? -1)) deps.enqueue(req.taskId, 'progress', req.now);
-    return deps.toTask(row);
-  });
+    const progressed = req.progress !== null && req.progress > (before ?? -1);
+    if (progressed) deps.enqueue(req.taskId, 'progress', req.now);
+    return { task: deps.toTask(row), progressed };
+  };
+  const pollsTx = db.transaction((reqs: readonly PollRecord[]) => reqs.map(pollOne));
 
   return {
     waitingUpstream: waiting,
@@ -168,9 +170,10 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
       return claimed;
     },
     recordPoll: async (req) => {
-      const task = pollTx(req);
-      return task ? cache.set(task) : null;
+      const [done] = pollsTx([req]);
+      return done ? cache.set(done.task) : null;
     },
+    recordPolls: async (reqs) => pollsTx(reqs).map((done) => (done ? { task: cache.set(done.task), progressed: done.progressed } : null)),
     pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
     get: async (taskId) => {
       const row = byTask.get(taskId);
