@@ -39,8 +39,25 @@ export interface RelayDeps {
 
 type Outcome = { ref: UpstreamRef } | { error: TaskError } | { next: true } | { requeue: number };
 
+/** How long a read of the in-flight counts per channel serves the submits that follow. */
+const IN_FLIGHT_TTL_MS = 500;
+
 export class UpstreamSubmitter {
+  /**
+   * The in-flight counts per channel (a count over every task waiting upstream, so not read per
+   * submit), plus this process's own submits since the read: a cap is never overshot here.
+   */
+  private inFlight: { at: number; counts: Record<string, number> } | null = null;
+
   constructor(private readonly deps: RelayDeps) {}
+
+  private async inFlightNow(): Promise<Readonly<Record<string, number>>> {
+    const now = this.deps.tasks.now();
+    if (!this.inFlight || now - this.inFlight.at >= IN_FLIGHT_TTL_MS || now < this.inFlight.at) {
+      this.inFlight = { at: now, counts: { ...(await this.deps.tasks.upstream.inFlightByChannel()) } };
+    }
+    return this.inFlight.counts;
+  }
 
   /**
    * Submits `task` (claimed by this worker) upstream; writes exactly one outcome, or none when
@@ -62,7 +79,7 @@ export class UpstreamSubmitter {
       return;
     }
 
-    const order = this.deps.channels.order(channels, await tasks.upstream.inFlightByChannel());
+    const order = this.deps.channels.order(channels, await this.inFlightNow());
     let busyFor: number | null = order.length < channels.length ? this.deps.channels.nextUsableAt(channels) - tasks.now() : null;
     let lastError = 'no usable channel';
     for (const channel of order) {
@@ -109,7 +126,7 @@ export class UpstreamSubmitter {
     } else if (channels.cooling(channel)) {
       log.warn({ channel: channel.name, last_error: channels.lastError(channel) }, 'follow-up: the channel that made the image is cooling down');
       outcome = { error: followUpError('is cooling down after failures; try again later') };
-    } else if (channels.order([channel], await tasks.upstream.inFlightByChannel()).length === 0) {
+    } else if (channels.order([channel], await this.inFlightNow()).length === 0) {
       outcome = { requeue: BUSY_RETRY_MS }; // at its cap: wait for it, never another channel
     } else {
       const wait = await channels.take(channel);
@@ -218,6 +235,7 @@ export class UpstreamSubmitter {
     if ('ref' in outcome && channel) {
       const stored = await tasks.submitted(task.id, workerId, channel.name, outcome.ref, tasks.now() + channel.poll.initialMs);
       if (stored) {
+        if (this.inFlight) this.inFlight.counts[channel.name] = (this.inFlight.counts[channel.name] ?? 0) + 1;
         this.deps.channels.succeeded(channel);
         log.info({ channel: channel.name }, 'task submitted upstream');
       } else {
