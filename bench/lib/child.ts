@@ -18,9 +18,12 @@ export interface ServerInfo {
 
 export interface ServerChild {
   name: string;
+  pid: number;
   info: ServerInfo;
   /** CPU seconds (user + system, all threads) the child has used so far; null off Linux. */
   cpuSeconds(): number | null;
+  /** Resident set size in bytes now (VmRSS); null off Linux. */
+  rssBytes(): number | null;
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -43,6 +46,15 @@ function procCpuSeconds(pid: number): number | null {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields after the command name start at field 3 (state); utime is field 14, stime 15.
     return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
+
+function procRssBytes(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
   } catch {
     return null;
   }
@@ -90,7 +102,7 @@ export async function startServer(name: string, script: string, timeoutMs = 30_0
     });
   });
   const pid = proc.pid!;
-  return { name, info, cpuSeconds: () => procCpuSeconds(pid) };
+  return { name, pid, info, cpuSeconds: () => procCpuSeconds(pid), rssBytes: () => procRssBytes(pid) };
 }
 
 function exited(proc: ChildProcess, ms: number): Promise<boolean> {

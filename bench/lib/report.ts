@@ -212,7 +212,7 @@ generator means other work on the machine competed with the run.
 }
 
 /** Sections other benchmarks own (written by bench/webhooks.ts and bench/claims.ts), kept as they are. */
-const OTHER_SECTIONS = ['Webhooks', 'Claims'];
+const OTHER_SECTIONS = ['Webhooks', 'Claims', 'Relay'];
 
 function keptSections(file: string): string {
   let old: string;
