@@ -63,7 +63,7 @@ test('no statement of the task, webhook or ledger store scans a table that grows
   db.close();
 });
 
-test('task cache: least recently used goes first, a read refreshes, update and evictWhere apply, size 0 caches nothing', () => {
+test('task cache: least recently used goes first, a read refreshes, update, refresh and evictWhere apply, size 0 caches nothing', () => {
   const task = (id: string, price = 0): Task => ({ ...newTaskToTaskForTest(id), price });
   const cache = new TaskCache(2);
   cache.set(task('a'));
@@ -76,6 +76,10 @@ test('task cache: least recently used goes first, a read refreshes, update and e
   assert.equal(cache.get('a')?.price, 7);
   cache.evictWhere((t) => t.price === 7);
   assert.deepEqual([cache.get('a'), cache.size], [undefined, 1]);
+  cache.refresh(task('d'));
+  assert.deepEqual([cache.get('d'), cache.get('c')?.id], [undefined, 'c'], 'refresh makes no room: c stays');
+  cache.refresh(task('c', 9));
+  assert.equal(cache.get('c')?.price, 9, 'refresh keeps a cached copy current');
   const off = new TaskCache(0);
   off.set(task('x'));
   assert.deepEqual([off.get('x'), off.size], [undefined, 0]);

@@ -26,6 +26,16 @@ export class TaskCache {
     return task;
   }
 
+  /**
+   * Replaces the task if it is cached, without making room for it otherwise: for writes that
+   * touch many tasks nobody reads (the polls of tasks waiting upstream), which must keep a cached
+   * copy current but should not push read tasks out.
+   */
+  refresh(task: Task): Task {
+    if (this.lru?.has(task.id)) this.lru.set(task.id, task);
+    return task;
+  }
+
   /** Applies a change to a cached task (as a new value), if it is cached. */
   update(id: string, change: (task: Task) => Task): void {
     const task = this.lru?.peek(id);

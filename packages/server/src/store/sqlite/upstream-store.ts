@@ -166,14 +166,14 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     },
     claimDuePolls: async (req) => {
       const claimed = claimTx(req);
-      for (const c of claimed) cache.set(c.task);
+      for (const c of claimed) cache.refresh(c.task);
       return claimed;
     },
     recordPoll: async (req) => {
       const [done] = pollsTx([req]);
-      return done ? cache.set(done.task) : null;
+      return done ? cache.refresh(done.task) : null;
     },
-    recordPolls: async (reqs) => pollsTx(reqs).map((done) => (done ? { task: cache.set(done.task), progressed: done.progressed } : null)),
+    recordPolls: async (reqs) => pollsTx(reqs).map((done) => (done ? { task: cache.refresh(done.task), progressed: done.progressed } : null)),
     pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
     get: async (taskId) => {
       const row = byTask.get(taskId);
