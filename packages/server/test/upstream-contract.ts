@@ -82,17 +82,23 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       await s.close();
     });
 
-    test('due polls are claimed under a short lease, per channel cap, and come back when the lease expires', async () => {
+    test('due polls are claimed under a short poll lease, per channel cap, and come back when the lease expires', async () => {
       const s = open();
-      const { id } = await submitted(s);
+      const { id, task } = await submitted(s);
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 199, leaseMs: 50, channels: channels() }), [], 'not due yet');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: [{ channel: 'other', max: 10 }] }), [], 'other channel');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels(0) }), [], 'cap 0');
       const [claimed] = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
-      assert.deepEqual([claimed?.task.id, claimed?.task.leaseOwner, claimed?.task.leaseExpiresAt, claimed?.upstream.ref?.id], [id, 'P', 250, 'up-1']);
-      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 210, leaseMs: 50, channels: channels() }), [], 'leased');
-      const [again] = await s.upstream.claimDuePolls({ workerId: 'Q', now: 251, leaseMs: 50, channels: channels() });
-      assert.equal(again?.task.leaseOwner, 'Q', 'a dead poller’s lease expires');
+      assert.deepEqual([claimed?.taskId, claimed?.service, claimed?.deadlineAt, claimed?.upstream.ref?.id], [id, task?.service, task?.deadlineAt, 'up-1']);
+      assert.deepEqual(await s.get(id), task, 'the task row is not written by a poll claim');
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 249, leaseMs: 50, channels: channels() }), [], 'leased');
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 240, leaseMs: 50, channels: [{ channel: 'fal-main', max: 10, aheadMs: 100 }] }), [], 'never pulled ahead while leased');
+      assert.deepEqual(await s.upstream.renewPolls({ taskIds: [id], workerId: 'Q', until: 400 }), [], 'only the holder renews');
+      assert.deepEqual(await s.upstream.renewPolls({ taskIds: [id], workerId: 'P', until: 260 }), [id]);
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 255, leaseMs: 50, channels: channels() }), [], 'renewed');
+      const [again] = await s.upstream.claimDuePolls({ workerId: 'Q', now: 261, leaseMs: 50, channels: channels() });
+      assert.equal(again?.taskId, id, 'a dead poller’s lease expires');
+      assert.equal((await s.upstream.recordPolls({ workerId: 'P', now: 262, polls: [{ taskId: id, raw: 'x', progress: null, nextPollAt: 900 }] }))[0], null, 'the old holder records nothing');
       await s.close();
     });
 
@@ -107,33 +113,57 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       }
       const claim = (now: number, max = 10) => s.upstream.claimDuePolls({ workerId: 'P', now, leaseMs: 500, channels: [{ channel: 'fal-main', max, aheadMs: 60 }] });
       assert.deepEqual(await claim(199), [], 'none due: nothing is pulled ahead');
-      assert.deepEqual((await claim(200, 2)).map((c) => c.task.id), ids.slice(0, 2), 'within the cap, oldest due first');
+      assert.deepEqual((await claim(200, 2)).map((c) => c.taskId), ids.slice(0, 2), 'within the cap, oldest due first');
       assert.deepEqual(await claim(201), [], 'the due ones are leased; one due soon is not claimed alone');
-      assert.deepEqual((await claim(260)).map((c) => c.task.id), [ids[2]], 'the one due at 400 is beyond now + aheadMs');
-      assert.deepEqual((await claim(800)).map((c) => c.task.id), ids, 'expired leases due again, and the one due at 400 rides along');
+      assert.deepEqual((await claim(260)).map((c) => c.taskId), [ids[2]], 'the one due at 400 is beyond now + aheadMs');
+      assert.deepEqual((await claim(800)).map((c) => c.taskId).sort(), [...ids].sort(), 'expired leases due again, and the one due at 400 rides along');
       await s.close();
     });
 
-    test('recordPoll keeps what it saw, sets progress and the next poll, and gives the lease back', async () => {
+    test('recordPolls keeps what each saw, raises progress, sets the next poll, and gives the poll lease back', async () => {
       const s = open();
-      const { id } = await submitted(s);
+      const { id, task } = await submitted(s);
+      const b = await submitted(s);
+      const record = (workerId: string, now: number, polls: Array<[string, number | null, number]>) =>
+        s.upstream.recordPolls({ workerId, now, polls: polls.map(([taskId, progress, nextPollAt]) => ({ taskId, raw: 'IN_PROGRESS', progress, nextPollAt })) });
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
-      assert.equal(await s.upstream.recordPoll({ taskId: id, workerId: 'Q', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }), null, 'not the lease holder');
-      assert.equal((await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 210, raw: 'IN_PROGRESS', progress: 0.5, nextPollAt: 400 }))?.progress, 0.5);
-      const task = await s.get(id);
-      assert.deepEqual([task?.progress, task?.leaseOwner, task?.state], [0.5, null, 'running']);
+      assert.deepEqual(await record('Q', 210, [[id, 0.5, 400]]), [null], 'not the lease holder');
+      const [first, second] = await record('P', 210, [[id, 0.5, 400], [b.id, null, 410]]);
+      assert.equal(first?.progressed?.progress, 0.5, 'progress rose: the task with it');
+      assert.deepEqual(second, { progressed: null });
+      const t = await s.get(id);
+      assert.deepEqual([t?.progress, t?.leaseOwner, t?.state], [0.5, null, 'running']);
+      assert.deepEqual(await s.get(b.id), b.task, 'a poll that saw no progress leaves the task row alone');
       const up = await s.upstream.get(id);
       assert.deepEqual([up?.polls, up?.lastStatus, up?.lastProgress, up?.nextPollAt], [1, 'IN_PROGRESS', 0.5, 400]);
+      assert.deepEqual(await record('P', 211, [[id, 0.6, 400]]), [null], 'the lease was given back');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 399, leaseMs: 50, channels: channels() }), []);
       assert.ok(await s.upstream.pollNow(id, 300), 'a callback makes it due at once');
       assert.equal((await s.upstream.claimDuePolls({ workerId: 'P', now: 300, leaseMs: 50, channels: channels() })).length, 1);
       // A callback while that poll is in flight: its answer may predate the upstream's finish.
       assert.ok(await s.upstream.pollNow(id, 310));
-      await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 320, raw: 'IN_PROGRESS', progress: null, nextPollAt: 500 });
+      assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 311, leaseMs: 50, channels: channels() }), [], 'still leased to the poll in flight');
+      assert.deepEqual((await record('P', 320, [[id, 0.4, 500]]))[0], { progressed: null }, 'progress never goes down');
+      assert.equal((await s.get(id))?.progress, 0.5);
       assert.equal((await s.upstream.get(id))?.nextPollAt, 320, 'a callback during the poll: due again at once, not a whole interval later');
       await s.upstream.claimDuePolls({ workerId: 'P', now: 320, leaseMs: 50, channels: channels() });
-      await s.upstream.recordPoll({ taskId: id, workerId: 'P', now: 330, raw: 'IN_PROGRESS', progress: null, nextPollAt: 500 });
+      await record('P', 330, [[id, null, 500]]);
       assert.equal((await s.upstream.get(id))?.nextPollAt, 500, 'the callback was answered by that poll: the usual interval again');
+      assert.equal(task?.progress, null);
+      await s.close();
+    });
+
+    test('takeTask: only the poll lease holder takes the task lease, once, and only while the task runs', async () => {
+      const s = open();
+      const { id } = await submitted(s);
+      assert.equal(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 200, leaseMs: 50 }), null, 'no poll lease');
+      await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      assert.equal(await s.upstream.takeTask({ taskId: id, workerId: 'Q', now: 201, leaseMs: 50 }), null, 'not the poll lease holder');
+      const taken = await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 202, leaseMs: 50 });
+      assert.deepEqual([taken?.leaseOwner, taken?.leaseExpiresAt, taken?.state], ['P', 252, 'running']);
+      assert.equal(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 203, leaseMs: 50 }), null, 'already leased');
+      assert.equal((await s.finish({ id, workerId: 'P', now: 210, state: 'succeeded', output: { files: [] } }))?.state, 'succeeded');
+      assert.equal(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 300, leaseMs: 50 }), null, 'ended');
       await s.close();
     });
 
@@ -141,6 +171,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       const s = open();
       const { id } = await submitted(s);
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
+      assert.ok(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 210, leaseMs: 50 }));
       const done = await s.finish({ id, workerId: 'P', now: 220, state: 'succeeded', output: { files: [] } });
       assert.equal(done?.state, 'succeeded');
       assert.equal(await s.finish({ id, workerId: 'P', now: 221, state: 'failed', error: { code: 'api_error', message: 'late' } }), null);
@@ -157,10 +188,13 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       const s = open();
       const { id } = await submitted(s);
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 5000, channels: channels() });
+      assert.deepEqual(await s.runningLeaseOwners(), ['P'], 'poll lease owners count for dead-worker detection');
       assert.equal(await s.returnLeases('P'), 1);
       const back = await s.get(id);
       assert.deepEqual([back?.leaseOwner, back?.attempts, back?.state], [null, 1, 'running']);
       assert.equal((await s.upstream.claimDuePolls({ workerId: 'Q', now: 201, leaseMs: 50, channels: channels() })).length, 1);
+      assert.equal(await s.releaseLeases(['Q']), 1, 'a dead poller’s leases are released the same way');
+      assert.equal((await s.upstream.claimDuePolls({ workerId: 'R', now: 202, leaseMs: 50, channels: channels() })).length, 1);
       assert.deepEqual(await s.claimDue({ workerId: 'L', now: 10_000, leaseMs: 1000, max: 10, services: [limit] }), [], 'still never run locally');
       await s.close();
     });
@@ -176,7 +210,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual([ended?.nextPollAt, ended?.ref], [null, ref('up-1')], 'the reference stays, for the cancel sent upstream');
       assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 1 });
       const due = await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
-      assert.deepEqual(due.map((d) => d.task.id), [b.id]);
+      assert.deepEqual(due.map((d) => d.taskId), [b.id]);
       await s.close();
     });
   });

@@ -129,16 +129,18 @@ export interface TaskStore {
   list(req: ListRequest): Promise<Task[]>;
   /**
    * Makes leases held by these workers claimable at once (their process is known dead). The
-   * attempt they were making counts as lost (`maxAttempts`).
+   * attempt they were making counts as lost (`maxAttempts`). Their poll leases (tasks waiting
+   * upstream) are dropped too: those polls are due at once.
    */
   releaseLeases(workerIds: readonly string[]): Promise<number>;
   /**
    * A worker stopping cleanly hands its running tasks back: claimable at once, no longer leased
    * to it, and the attempt it was making does not count (a graceful restart never uses up
-   * `maxAttempts`). The task keeps its first start time and deadline.
+   * `maxAttempts`). The task keeps its first start time and deadline. Its poll leases are
+   * dropped the same way (due at once).
    */
   returnLeases(workerId: string): Promise<number>;
-  /** Lease owners of running tasks, for dead-worker detection on start. */
+  /** Lease owners of running tasks and of polls, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
   /**
    * Puts a running task leased to `workerId` back in the queue, due at `runAfter`, without

@@ -259,20 +259,21 @@ export class TaskService {
   }
 
   /** A poll that did not end the task: its progress (if it moved) is announced like a local run's. */
-  async polled(id: string, workerId: string, raw: string | null, progress: number | null, nextPollAt: number): Promise<Task | null> {
-    const [task] = await this.polledMany(workerId, [{ id, raw, progress, nextPollAt }]);
-    return task ?? null;
+  async polled(id: string, workerId: string, raw: string | null, progress: number | null, nextPollAt: number): Promise<void> {
+    await this.polledMany(workerId, [{ id, raw, progress, nextPollAt }]);
   }
 
-  /** The polls of one batch that did not end their tasks, written together (one transaction). */
-  async polledMany(workerId: string, polls: ReadonlyArray<{ id: string; raw: string | null; progress: number | null; nextPollAt: number }>): Promise<Array<Task | null>> {
-    if (polls.length === 0) return [];
-    const now = this.clock.now();
-    const done = await this.store.upstream.recordPolls(polls.map((p) => ({
-      taskId: p.id, workerId, now, raw: p.raw, progress: p.progress === null ? null : Math.min(1, Math.max(0, p.progress)), nextPollAt: p.nextPollAt,
-    })));
-    for (const d of done) if (d?.progressed) this.events.emit('task:progress', { task: d.task });
-    return done.map((d) => d?.task ?? null);
+  /**
+   * The polls of one batch that did not end their tasks, written together (one transaction); a
+   * progress that rose emits `task:progress`.
+   */
+  async polledMany(workerId: string, polls: ReadonlyArray<{ id: string; raw: string | null; progress: number | null; nextPollAt: number }>): Promise<void> {
+    if (polls.length === 0) return;
+    const done = await this.store.upstream.recordPolls({
+      workerId, now: this.clock.now(),
+      polls: polls.map((p) => ({ taskId: p.id, raw: p.raw, progress: p.progress === null ? null : Math.min(1, Math.max(0, p.progress)), nextPollAt: p.nextPollAt })),
+    });
+    for (const d of done) if (d?.progressed) this.events.emit('task:progress', { task: d.progressed });
   }
 
   /** Back to the queue until `runAfter` (every channel busy or rate limited); the attempt does not count. */

@@ -163,19 +163,20 @@ export function decideFailure(err: unknown, at: 'submit' | 'poll', recovery: Amb
   };
 }
 
-/**
- * The store's operations for remote work. Terminal results go through the task store's own
- * `finish` (compare-and-set on the task's lease, with settle/refund and the webhook outbox in the
- * same transaction); these operations keep the upstream side of a task.
- */
 /** What one poll that did not end its task saw. */
 export interface PollRecord {
   taskId: string;
-  workerId: string;
-  now: number;
   raw: string | null;
   progress: number | null;
   nextPollAt: number;
+}
+
+/** A claimed poll: what the scheduler needs of the task, and its upstream side. */
+export interface DuePoll {
+  taskId: string;
+  service: string;
+  deadlineAt: number | null;
+  upstream: UpstreamTask;
 }
 
 /** One channel's share of a poll claim. */
@@ -185,6 +186,11 @@ export interface PollClaim {
   aheadMs?: number;
 }
 
+/**
+ * The store's operations for remote work. Terminal results go through the task store's own
+ * `finish` (compare-and-set on the task's lease, with settle/refund and the webhook outbox in the
+ * same transaction); these operations keep the upstream side of a task.
+ */
 export interface UpstreamStore {
   /**
    * A submit to `channel` is about to be sent by the lease holder (written first, so a submit
@@ -204,23 +210,34 @@ export interface UpstreamStore {
    */
   recordSubmitted(req: { taskId: string; workerId: string; channel: string; ref: UpstreamRef; now: number; nextPollAt: number }): Promise<Task | null>;
   /**
-   * Claims tasks whose poll is due (`nextPollAt <= now`, still running, not leased or their lease
-   * expired) under a short lease on the task, oldest due first, at most `max` per channel.
-   * `aheadMs` coalesces a channel's polls: when at least one of its tasks is due, those due
-   * within `aheadMs` join it (polled a little early rather than in a request of their own).
+   * Claims tasks whose poll is due (`nextPollAt <= now`, no live poll lease), oldest due first, at
+   * most `max` per channel, under a short poll lease kept on the upstream row: the task row is
+   * not written (a poll that does not end its task costs one upstream row write). A lease is a
+   * visibility timeout: until it is recorded, renewed or returned, the task is due again at its
+   * expiry. `aheadMs` coalesces a channel's polls: when at least one of its tasks is due, those
+   * due within `aheadMs` join it (polled a little early rather than in a request of their own).
    */
-  claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }): Promise<Array<{ task: Task; upstream: UpstreamTask }>>;
+  claimDuePolls(req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }): Promise<DuePoll[]>;
   /**
-   * A poll that did not end the task: keeps what it saw and when to poll next, updates the task's
-   * progress, and gives the lease back. Null if the lease moved on.
+   * The polls of one batch that did not end their tasks, in one transaction, in order: each keeps
+   * what it saw and when to poll next, and gives the poll lease back; a progress that rose is
+   * written to the task (and queues a `progress` webhook event). Each: null if its poll lease
+   * moved on; else `progressed`, the task with its new progress, or null if it did not rise.
    */
-  recordPoll(req: PollRecord): Promise<Task | null>;
+  recordPolls(req: { workerId: string; now: number; polls: readonly PollRecord[] }): Promise<Array<{ progressed: Task | null } | null>>;
+  /** Extends the poll leases `workerId` still holds; resolves with those task ids. */
+  renewPolls(req: { taskIds: readonly string[]; workerId: string; until: number }): Promise<string[]>;
   /**
-   * Many `recordPoll`s in one transaction (the answers of one batch poll), in order: each the
-   * task, and whether its progress rose (a progress event is due), or null if its lease moved on.
+   * The poll lease holder takes the task's own lease, to end it through the task store's
+   * compare-and-set `finish`/`terminate` (success, failure, timeout): the task, leased. Null if
+   * the poll lease moved on, the task ended, or someone else holds its lease.
    */
-  recordPolls(reqs: readonly PollRecord[]): Promise<Array<{ task: Task; progressed: boolean } | null>>;
-  /** Makes a waiting task's next poll due now (an upstream callback arrived). False if it has ended. */
+  takeTask(req: { taskId: string; workerId: string; now: number; leaseMs: number }): Promise<Task | null>;
+  /**
+   * An upstream callback arrived: the task's next poll is due now, or, while a poll of it is in
+   * flight, as soon as that poll is recorded (its answer may predate the upstream's finish).
+   * False if the task has ended.
+   */
   pollNow(taskId: string, now: number): Promise<boolean>;
   get(taskId: string): Promise<UpstreamTask | null>;
   /** Tasks waiting upstream per channel (channel caps count these). */

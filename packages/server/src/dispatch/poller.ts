@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import type { FileSink } from '../core/ports.js';
 import type { ChannelDefinition, ServiceRegistry } from '../core/services.js';
 import type { TaskService } from '../core/task-service.js';
-import type { Task } from '../core/types.js';
-import { decideFailure, type UpstreamCall, type UpstreamRef, type UpstreamStatus, type UpstreamTask } from '../core/upstream.js';
+import type { Task, TaskError } from '../core/types.js';
+import { decideFailure, type DuePoll, type UpstreamCall, type UpstreamRef, type UpstreamStatus, type UpstreamTask } from '../core/upstream.js';
 import type { OutputCopier } from '../providers/upstream/outputs.js';
 import type { ChannelPool } from './channels.js';
 import { LeaseWorker, type JobContext } from './lease-worker.js';
@@ -34,8 +34,7 @@ export interface PollerOptions {
   maxConcurrency: number;
 }
 
-interface Item {
-  task: Task;
+interface Item extends DuePoll {
   upstream: UpstreamTask & { ref: UpstreamRef };
 }
 
@@ -65,8 +64,9 @@ export class UpstreamPoller {
       claim: (max) => this.claim(max),
       run: (b, ctx) => this.poll(b, ctx),
       renew: async (batches) => {
-        const held = new Set(await tasks.renewLeases(batches.flatMap((b) => b.items.map((i) => i.task.id)), workerId, leaseMs));
-        return batches.filter((b) => b.items.some((i) => held.has(i.task.id))).map((b) => b.key);
+        const taskIds = batches.flatMap((b) => b.items.map((i) => i.taskId));
+        const held = new Set(await tasks.upstream.renewPolls({ taskIds, workerId, until: tasks.now() + leaseMs }));
+        return batches.filter((b) => b.items.some((i) => held.has(i.taskId))).map((b) => b.key);
       },
       giveBack: async () => void (await tasks.returnLeases(workerId)),
       subscribe: () => [
@@ -127,7 +127,7 @@ export class UpstreamPoller {
       const items = claimed.filter((c): c is Item => c.upstream.ref !== null);
       for (let i = 0; i < items.length; i += size) {
         const chunk = items.slice(i, i + size);
-        batches.push({ key: `${channel.name}:${chunk[0]!.task.id}`, channel, items: chunk });
+        batches.push({ key: `${channel.name}:${chunk[0]!.taskId}`, channel, items: chunk });
       }
     }
     return batches;
@@ -146,14 +146,14 @@ export class UpstreamPoller {
     const now = tasks.now();
     const live: Item[] = [];
     for (const item of batch.items) {
-      if (item.task.deadlineAt !== null && item.task.deadlineAt <= now) await this.timeOut(item, call);
+      if (item.deadlineAt !== null && item.deadlineAt <= now) await this.timeOut(item, call);
       else live.push(item);
     }
     if (live.length === 0) return;
 
     const wait = await this.opts.channels.take(channel);
     if (wait > 0) {
-      await tasks.polledMany(workerId, live.map((item) => ({ id: item.task.id, raw: item.upstream.lastStatus, progress: null, nextPollAt: now + wait })));
+      await tasks.polledMany(workerId, live.map((item) => ({ id: item.taskId, raw: item.upstream.lastStatus, progress: null, nextPollAt: now + wait })));
       return;
     }
     let statuses: Map<string, UpstreamStatus>;
@@ -164,10 +164,10 @@ export class UpstreamPoller {
       const decision = decideFailure(err, 'poll', channel.adapter.recovery, channel.poll.initialMs);
       log.warn({ err: err instanceof Error ? err.message : String(err), action: decision.action }, 'upstream poll failed');
       if (decision.action === 'fail') {
-        for (const item of live) await tasks.fail(item.task.id, workerId, decision.error);
+        for (const item of live) await this.fail(item, decision.error);
       } else {
         const next = (item: Item) => (decision.action === 'retry' ? tasks.now() + decision.afterMs : this.nextPoll(channel, item.upstream.polls));
-        await tasks.polledMany(workerId, live.map((item) => ({ id: item.task.id, raw: item.upstream.lastStatus, progress: null, nextPollAt: next(item) })));
+        await tasks.polledMany(workerId, live.map((item) => ({ id: item.taskId, raw: item.upstream.lastStatus, progress: null, nextPollAt: next(item) })));
       }
       return;
     }
@@ -182,7 +182,7 @@ export class UpstreamPoller {
     }
     if (job.isDetached()) return;
     await tasks.polledMany(workerId, waiting.map(({ item, status }) => ({
-      id: item.task.id, raw: status?.raw ?? item.upstream.lastStatus, progress: status && 'progress' in status ? status.progress : null,
+      id: item.taskId, raw: status?.raw ?? item.upstream.lastStatus, progress: status && 'progress' in status ? status.progress : null,
       nextPollAt: this.nextPoll(channel, item.upstream.polls),
     })));
     for (const { item, status } of ended) {
@@ -193,7 +193,7 @@ export class UpstreamPoller {
 
   private async apply(item: Item, status: Ended, job: JobContext, log: Logger): Promise<void> {
     const { tasks, workerId } = this.opts;
-    const id = item.task.id;
+    const id = item.taskId;
     if (status.state === 'succeeded') {
       let files;
       try {
@@ -204,14 +204,23 @@ export class UpstreamPoller {
         await tasks.polled(id, workerId, COPY_FAILED, null, tasks.now() + COPY_RETRY_MS);
         return;
       }
-      if (job.isDetached()) return;
+      if (job.isDetached() || !(await this.take(item))) return;
       const done = await tasks.succeed(id, workerId, { files, ...(status.data ? { data: status.data } : {}) });
       if (done) log.info({ task_id: id, outputs: files.length }, 'upstream task succeeded');
       return;
     }
     const error = status.state === 'failed' ? status.error : { code: 'api_error', message: 'The upstream cancelled the task' };
-    const failed = await tasks.fail(id, workerId, error);
-    if (failed) log.warn({ task_id: id, error }, 'upstream task failed');
+    if (await this.fail(item, error)) log.warn({ task_id: id, error }, 'upstream task failed');
+  }
+
+  /** The poll lease holder takes the task's own lease, which ending it through finish needs. */
+  private async take(item: Item): Promise<boolean> {
+    const { tasks, workerId, leaseMs } = this.opts;
+    return (await tasks.upstream.takeTask({ taskId: item.taskId, workerId, now: tasks.now(), leaseMs })) !== null;
+  }
+
+  private async fail(item: Item, error: TaskError): Promise<Task | null> {
+    return (await this.take(item)) ? this.opts.tasks.fail(item.taskId, this.opts.workerId, error) : null;
   }
 
   private async timeOut(item: Item, call: UpstreamCall): Promise<void> {
@@ -219,8 +228,8 @@ export class UpstreamPoller {
     const error = copyFailed
       ? { code: 'api_error', message: 'The upstream finished, but its result could not be copied before the task timed out' }
       : { code: 'timeout', message: 'The task ran past its service timeout' };
-    const failed = await this.opts.tasks.fail(item.task.id, this.opts.workerId, error);
-    if (failed && !copyFailed) await this.cancelRef(item.task, item.upstream.ref, call);
+    const failed = await this.fail(item, error);
+    if (failed && !copyFailed) await this.cancelRef(failed, item.upstream.ref, call);
   }
 
   /** A task cancelled here: tell its upstream (best effort; the task is already cancelled). */

@@ -36,6 +36,11 @@ export class TaskCache {
     return task;
   }
 
+  /** Drops the task (a later read brings it back). */
+  forget(id: string): void {
+    this.lru?.delete(id);
+  }
+
   /** Applies a change to a cached task (as a new value), if it is cached. */
   update(id: string, change: (task: Task) => Task): void {
     const task = this.lru?.peek(id);

@@ -300,13 +300,13 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       if (workerIds.length === 0) return 0;
       const owners = new Set(workerIds);
       cache.evictWhere((t) => t.state === 'running' && t.leaseOwner !== null && owners.has(t.leaseOwner));
-      return release.run(JSON.stringify(workerIds)).changes;
+      return release.run(JSON.stringify(workerIds)).changes + upstream.releasePolls(workerIds);
     },
     returnLeases: async (workerId) => {
       cache.evictWhere((t) => t.state === 'running' && t.leaseOwner === workerId);
-      return giveBack.run(JSON.stringify([workerId])).changes;
+      return giveBack.run(JSON.stringify([workerId])).changes + upstream.releasePolls([workerId]);
     },
-    runningLeaseOwners: async () => owners.all(),
+    runningLeaseOwners: async () => [...new Set([...owners.all(), ...upstream.pollOwners()])],
     requeue: async (req) => remember(one(requeueRow.all({ id: req.id, owner: req.workerId, runAfter: req.runAfter }))),
     upstream,
     close: async () => {

@@ -2,10 +2,12 @@
  * The upstream side of relayed tasks in the SQLite store (`upstream_tasks`, migration 0009). The
  * task store composes it: both share the task cache, and the task store calls `end` inside its
  * finish and terminate transactions, so a task that ends stops being polled in the same commit.
- * A poll's lease is the task's own lease, so a terminal result passes the task store's `finish`.
+ * A poll's lease lives on the upstream row (migration 0012), so polls that see no end never write
+ * the task row; the poll that ends a task takes the task's own lease (`takeTask`), so a terminal
+ * result passes the task store's `finish`.
  */
 import type { JsonObject, Task } from '../../core/types.js';
-import type { PollClaim, PollRecord, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { DuePoll, PollClaim, PollRecord, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
 import type { Db } from './db.js';
 import type { TaskCache } from './task-cache.js';
 
@@ -56,6 +58,10 @@ export interface SqliteUpstreamStore extends UpstreamStore {
    * local claim leaves such tasks alone (they must never be run or submitted again).
    */
   waitingUpstream(table: string): string;
+  /** Drops the poll leases of these workers (a clean stop, or dead local pollers): due at once. */
+  releasePolls(workerIds: readonly string[]): number;
+  /** Workers holding poll leases (for dead-worker detection). */
+  pollOwners(): string[];
 }
 
 const waiting = (table: string): string =>
@@ -74,36 +80,56 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   );
   const holds = db.prepare<[string, string], number>(`SELECT count(*) FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`).pluck();
   const liveRef = db.prepare<[string], number>('SELECT count(*) FROM upstream_tasks WHERE task_id = ? AND next_poll_at IS NOT NULL').pluck();
-  const due = db.prepare<[{ channel: string; now: number; by: number; limit: number }], string>(
-    `SELECT u.task_id FROM upstream_tasks u JOIN tasks t ON t.id = u.task_id
-     WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @by
+  // Due: the poll time has come and no live poll lease holds it (a leased row's next_poll_at is
+  // its lease's expiry, so an expired lease is simply due). The task-lease condition leaves a
+  // task alone while the poller that ends it holds its own lease.
+  const due = db.prepare<[{ channel: string; now: number; by: number; limit: number }], { task_id: string; service: string; deadline_at: number | null }>(
+    `SELECT u.task_id, t.service, t.deadline_at FROM upstream_tasks u JOIN tasks t ON t.id = u.task_id
+     WHERE u.channel = @channel AND u.next_poll_at IS NOT NULL AND u.next_poll_at <= @by AND (u.poll_owner IS NULL OR u.next_poll_at <= @now)
        AND t.state = 'running' AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= @now)
      ORDER BY u.next_poll_at LIMIT @limit`,
-  ).pluck();
-  const lease = db.prepare<[{ id: string; owner: string; until: number; now: number }], Row>(
-    `UPDATE tasks SET lease_owner = @owner, lease_expires_at = @until
-     WHERE id = @id AND state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= @now) RETURNING *`,
+  );
+  // A claim answers any callback so far (woken = 0).
+  const lease = db.prepare<[{ ids: string; owner: string; until: number }], UpstreamRow>(
+    `UPDATE upstream_tasks SET poll_owner = @owner, next_poll_at = @until, woken = 0
+     WHERE task_id IN (SELECT value FROM json_each(@ids)) RETURNING *`,
   );
   const byTask = db.prepare<[string], UpstreamRow>('SELECT * FROM upstream_tasks WHERE task_id = ?');
-  const unwake = db.prepare<[string]>('UPDATE upstream_tasks SET woken = 0 WHERE task_id = ? AND woken = 1');
-  const progressOf = db.prepare<[string, string], number | null>(
-    `SELECT progress FROM tasks WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+  // The answers of one batch, in one statement (`polls`: a JSON array of {id, next, raw, progress}).
+  // `+poll_owner` keeps SQLite from looping over the poller's leased rows with the list inside.
+  const polled = db.prepare<[{ polls: string; owner: string; now: number }], string>(
+    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN woken = 1 THEN MIN(j.next, @now) ELSE j.next END, woken = 0, poll_owner = NULL,
+       polls = polls + 1, last_status = j.raw, last_progress = COALESCE(j.progress, last_progress)
+     FROM (SELECT value ->> 'id' AS id, value ->> 'next' AS next, value ->> 'raw' AS raw, value ->> 'progress' AS progress FROM json_each(@polls)) AS j
+     WHERE upstream_tasks.task_id = j.id AND +upstream_tasks.poll_owner = @owner AND upstream_tasks.next_poll_at IS NOT NULL
+     RETURNING task_id`,
   ).pluck();
-  const release = db.prepare<[{ id: string; owner: string; progress: number | null }], Row>(
-    `UPDATE tasks SET progress = COALESCE(@progress, progress), lease_owner = NULL, lease_expires_at = NULL
-     WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  const rise = db.prepare<[{ id: string; progress: number }], Row>(
+    `UPDATE tasks SET progress = @progress WHERE id = @id AND state = 'running' AND (progress IS NULL OR progress < @progress) RETURNING *`,
   );
-  const polled = db.prepare<[{ id: string; now: number; next: number; raw: string | null; progress: number | null }]>(
-    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN woken = 1 THEN MIN(@next, @now) ELSE @next END, woken = 0,
-       polls = polls + 1, last_status = @raw,
-       last_progress = COALESCE(@progress, last_progress)
+  const renew = db.prepare<[{ ids: string; owner: string; until: number }], string>(
+    `UPDATE upstream_tasks SET next_poll_at = @until
+     WHERE task_id IN (SELECT value FROM json_each(@ids)) AND poll_owner = @owner AND next_poll_at IS NOT NULL RETURNING task_id`,
+  ).pluck();
+  const take = db.prepare<[{ id: string; owner: string; now: number; until: number }], Row>(
+    `UPDATE tasks SET lease_owner = @owner, lease_expires_at = @until
+     WHERE id = @id AND state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
+       AND EXISTS (SELECT 1 FROM upstream_tasks u WHERE u.task_id = @id AND u.poll_owner = @owner AND u.next_poll_at IS NOT NULL)
+     RETURNING *`,
+  );
+  // Handed back (a clean stop) or released (a dead local poller): due at once.
+  const dropPolls = db.prepare<[string]>(
+    `UPDATE upstream_tasks SET poll_owner = NULL, next_poll_at = 0
+     WHERE poll_owner IN (SELECT value FROM json_each(?)) AND next_poll_at IS NOT NULL`,
+  );
+  const pollOwners = db.prepare<[], string>('SELECT DISTINCT poll_owner FROM upstream_tasks WHERE poll_owner IS NOT NULL').pluck();
+  // While a poll is in flight only `woken` is set: its record makes the next poll due at once.
+  const now_ = db.prepare<[{ id: string; now: number }]>(
+    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN poll_owner IS NULL THEN MIN(next_poll_at, @now) ELSE next_poll_at END, woken = 1
      WHERE task_id = @id AND next_poll_at IS NOT NULL`,
   );
-  const now_ = db.prepare<[{ id: string; now: number }]>(
-    `UPDATE upstream_tasks SET next_poll_at = MIN(next_poll_at, @now), woken = 1 WHERE task_id = @id AND next_poll_at IS NOT NULL`,
-  );
-  const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL WHERE task_id = ?');
-  const dropRef = db.prepare<[string]>(`UPDATE upstream_tasks SET next_poll_at = NULL, urls = '{}', data = '{}' WHERE task_id = ?`);
+  const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL, poll_owner = NULL WHERE task_id = ?');
+  const dropRef = db.prepare<[string]>(`UPDATE upstream_tasks SET next_poll_at = NULL, poll_owner = NULL, urls = '{}', data = '{}' WHERE task_id = ?`);
   const perChannel = db.prepare<[], { channel: string; n: number }>(
     'SELECT channel, count(*) AS n FROM upstream_tasks WHERE next_poll_at IS NOT NULL GROUP BY channel',
   );
@@ -128,35 +154,38 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     return deps.toTask(row);
   });
 
-  const claimTx = db.transaction((req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }) => {
-    const out: Array<{ task: Task; upstream: UpstreamTask }> = [];
+  const claimTx = db.transaction((req: { workerId: string; now: number; leaseMs: number; channels: ReadonlyArray<PollClaim> }): DuePoll[] => {
+    const out: DuePoll[] = [];
     for (const { channel, max, aheadMs = 0 } of req.channels) {
       if (max <= 0) continue;
-      let ids = due.all({ channel, now: req.now, by: req.now, limit: max });
-      if (ids.length > 0 && ids.length < max && aheadMs > 0) ids = due.all({ channel, now: req.now, by: req.now + aheadMs, limit: max });
-      for (const id of ids) {
-        const row = lease.all({ id, owner: req.workerId, until: req.now + req.leaseMs, now: req.now })[0];
-        if (row) unwake.run(id); // this poll answers any callback so far
-        const upstream = row ? byTask.get(id) : undefined;
-        if (row && upstream) out.push({ task: deps.toTask(row), upstream: toUpstream(upstream) });
+      let rows = due.all({ channel, now: req.now, by: req.now, limit: max });
+      if (rows.length > 0 && rows.length < max && aheadMs > 0) rows = due.all({ channel, now: req.now, by: req.now + aheadMs, limit: max });
+      if (rows.length === 0) continue;
+      const leased = new Map(lease.all({ ids: JSON.stringify(rows.map((r) => r.task_id)), owner: req.workerId, until: req.now + req.leaseMs }).map((u) => [u.task_id, u]));
+      for (const row of rows) {
+        const upstream = leased.get(row.task_id);
+        if (upstream) out.push({ taskId: row.task_id, service: row.service, deadlineAt: row.deadline_at, upstream: toUpstream(upstream) });
       }
     }
     return out;
   });
 
-  const pollOne = (req: PollRecord): { task: Task; progressed: boolean } | null => {
-    const before = progressOf.get(req.taskId, req.workerId);
-    const row = release.all({ id: req.taskId, owner: req.workerId, progress: req.progress })[0];
-    if (!row) return null;
-    polled.run({ id: req.taskId, now: req.now, next: req.nextPollAt, raw: req.raw, progress: req.progress });
-    const progressed = req.progress !== null && req.progress > (before ?? -1);
-    if (progressed) deps.enqueue(req.taskId, 'progress', req.now);
-    return { task: deps.toTask(row), progressed };
-  };
-  const pollsTx = db.transaction((reqs: readonly PollRecord[]) => reqs.map(pollOne));
+  const pollsTx = db.transaction((req: { workerId: string; now: number; polls: readonly PollRecord[] }) => {
+    const json = JSON.stringify(req.polls.map((p) => ({ id: p.taskId, next: p.nextPollAt, raw: p.raw, progress: p.progress })));
+    const recorded = new Set(polled.all({ polls: json, owner: req.workerId, now: req.now }));
+    return req.polls.map((p): { progressed: Task | null } | null => {
+      if (!recorded.has(p.taskId)) return null;
+      const row = p.progress === null ? undefined : rise.all({ id: p.taskId, progress: p.progress })[0];
+      if (!row) return { progressed: null };
+      deps.enqueue(p.taskId, 'progress', req.now);
+      return { progressed: cache.refresh(deps.toTask(row)) };
+    });
+  });
 
   return {
     waitingUpstream: waiting,
+    releasePolls: (workerIds) => (workerIds.length === 0 ? 0 : dropPolls.run(JSON.stringify(workerIds)).changes),
+    pollOwners: () => pollOwners.all(),
     end: (taskId, finished) => void (finished ? dropRef : endRow).run(taskId),
     recordSubmitting: async (req) => submittingTx(req),
     clearSubmitting: async (req) => void unmark.run({ id: req.taskId, owner: req.workerId }),
@@ -164,16 +193,13 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
       const task = submittedTx(req);
       return task ? cache.set(task) : null;
     },
-    claimDuePolls: async (req) => {
-      const claimed = claimTx(req);
-      for (const c of claimed) cache.refresh(c.task);
-      return claimed;
+    claimDuePolls: async (req) => claimTx(req),
+    recordPolls: async (req) => pollsTx(req),
+    renewPolls: async (req) => (req.taskIds.length === 0 ? [] : renew.all({ ids: JSON.stringify(req.taskIds), owner: req.workerId, until: req.until })),
+    takeTask: async (req) => {
+      const row = take.all({ id: req.taskId, owner: req.workerId, now: req.now, until: req.now + req.leaseMs })[0];
+      return row ? cache.refresh(deps.toTask(row)) : null;
     },
-    recordPoll: async (req) => {
-      const [done] = pollsTx([req]);
-      return done ? cache.refresh(done.task) : null;
-    },
-    recordPolls: async (reqs) => pollsTx(reqs).map((done) => (done ? { task: cache.refresh(done.task), progressed: done.progressed } : null)),
     pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
     get: async (taskId) => {
       const row = byTask.get(taskId);
