@@ -191,7 +191,11 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     clearSubmitting: async (req) => void unmark.run({ id: req.taskId, owner: req.workerId }),
     recordSubmitted: async (req) => {
       const task = submittedTx(req);
-      return task ? cache.set(task) : null;
+      // A task waiting upstream may wait minutes and nobody may read it meanwhile (a callback
+      // client): it leaves the cache, so tasks in flight upstream cost no cache memory. A read
+      // brings it back.
+      if (task) cache.forget(task.id);
+      return task;
     },
     claimDuePolls: async (req) => claimTx(req),
     recordPolls: async (req) => pollsTx(req),
