@@ -1,6 +1,7 @@
 /**
- * Parses APIXO requests: the generateTask body `{request_type?, callback_url?, input}` and the
- * statusTask `taskId` query. Every problem is a `bad_request` naming the field.
+ * Parses APIXO requests: the generateTask body `{request_type?, callback_url?, input}`, the
+ * statusTask `taskId` query and the cancelTask body `{taskId}` (a taskgate extension). Every
+ * problem is a `bad_request` naming the field.
  */
 import { GatewayError } from '../../core/errors.js';
 import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
@@ -50,6 +51,15 @@ export function parseTaskId(query: unknown): string {
   if (value === undefined || value === '') throw new GatewayError('bad_request', 'Missing required query parameter: taskId');
   if (typeof value !== 'string') throw new GatewayError('bad_request', 'Query parameter taskId must be given once');
   if (value.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Query parameter taskId is longer than ${MAX_TASK_ID} characters`);
+  return value;
+}
+
+/** The cancelTask body's `taskId`: a non-empty string, as statusTask's query parameter. */
+export function parseCancel(body: JsonObject): string {
+  const value = body.taskId;
+  if (value === undefined || value === null || value === '') throw new GatewayError('bad_request', 'Missing required field: taskId');
+  if (typeof value !== 'string') throw new GatewayError('bad_request', 'Field taskId must be a string');
+  if (value.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Field taskId is longer than ${MAX_TASK_ID} characters`);
   return value;
 }
 

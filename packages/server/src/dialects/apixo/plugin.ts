@@ -1,6 +1,7 @@
 /**
  * APIXO dialect (PROTOCOLS.md dialect 2, seed 002): `POST /api/v1/generateTask/{model}` submits a
- * task, `GET /api/v1/statusTask/{model}?taskId=` reads it. Models are config aliases of services.
+ * task, `GET /api/v1/statusTask/{model}?taskId=` reads it and `POST /api/v1/cancelTask/{model}`
+ * `{taskId}` cancels it (a taskgate extension). Models are config aliases of services.
  * Thin: parse → TaskService → render. Submission never waits (APIXO is asynchronous by nature).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,7 +14,7 @@ import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
 import { apixoErrorHandler, apixoNotFound } from './errors.js';
-import { inputFieldError, parseGenerate, parseTaskId } from './parse.js';
+import { inputFieldError, parseCancel, parseGenerate, parseTaskId } from './parse.js';
 import { statusData, success } from './render.js';
 
 export const DIALECT = 'apixo';
@@ -78,6 +79,22 @@ export function apixoPlugin(ctx: DialectContext) {
       // Another owner's task, or one of another model's service, is exactly like an unknown id.
       if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
       return success(statusData(task, baseUrl(req, ctx.config.publicUrl)));
+    });
+
+    // The same core cancel as the other dialects: the task's status once cancelled (`failed` /
+    // TASK_CANCELLED), or 400 saying it had already finished (left as it is).
+    app.post<{ Params: Params }>('/cancelTask/:model', { onRequest: resolve }, async (req) => {
+      const { owner, service } = resolvedOf(req);
+      const taskId = parseCancel(jsonBody(req));
+      const task = await ctx.tasks.get(owner.id, taskId);
+      if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
+      const result = await ctx.tasks.cancel(owner.id, taskId);
+      if (result.outcome === 'not_found') throw new GatewayError('not_found', `Task ${taskId} not found`);
+      if (result.outcome === 'already_completed') {
+        throw new GatewayError('already_completed', `Task ${taskId} had already finished (it was not cancelled and is left as it is)`);
+      }
+      req.log.info({ task_id: taskId, model: req.params.model }, 'task cancelled');
+      return success(statusData(result.task, baseUrl(req, ctx.config.publicUrl)));
     });
   };
 }

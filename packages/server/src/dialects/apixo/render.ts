@@ -75,7 +75,8 @@ export function errorEnvelope(err: GatewayError): { status: number; body: Envelo
 }
 
 /**
- * `data` of a status answer (and of a callback delivery), in the seed's field order. Built by
+ * `data` of a status answer (and of a callback delivery, and of a cancelTask answer), in the
+ * seed's field order; a processing task adds `progress` (a taskgate extension). Built by
  * adding fields to one object: on Node 20 `{ ...head, more }` costs ~1 µs per poll.
  */
 export function statusData(task: Task, base: string): JsonObject {
@@ -98,5 +99,7 @@ export function statusData(task: Task, base: string): JsonObject {
     return data;
   }
   data.createTime = task.createdAt;
+  // A taskgate extension: how far a processing task is (0..1), once its provider has reported.
+  if (task.state === 'running' && task.progress !== null) data.progress = task.progress;
   return data;
 }

@@ -1,6 +1,7 @@
 /**
  * The task API dialect (PROTOCOLS.md "Dialect 1"): `POST /v1/{service}/{action}` creates a task,
- * `POST /v1/{service}/tasks` retrieves one or a batch. Thin: parse → TaskService → render.
+ * `POST /v1/{service}/tasks` retrieves one or a batch, or (a taskgate extension) cancels one.
+ * Thin: parse → TaskService → render.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, statusForCode } from '../../core/errors.js';
@@ -14,6 +15,8 @@ import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type T
 
 export const DIALECT = 'task-api';
 const MAX_BATCH = 100;
+/** Longest id `cancel` accepts (longer is a 400 naming the field, not a store lookup). */
+const MAX_TASK_ID = 200;
 const CONTROL_FIELDS = ['callback_url', 'async'] as const;
 
 interface Params {
@@ -74,8 +77,22 @@ export function taskApiPlugin(ctx: DialectContext) {
           const items = (await ctx.tasks.getMany(owner.id, ids as string[])).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
           return { items, count: items.length };
         }
+        case 'cancel': {
+          // A taskgate extension, through the same core cancel as the other dialects: the task as
+          // `retrieve` shows it once cancelled, or 409 `already_completed` if it had finished.
+          const id = cancelId(body);
+          const task = await ctx.tasks.get(owner.id, id);
+          if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
+          const result = await ctx.tasks.cancel(owner.id, id);
+          if (result.outcome === 'not_found') throw new GatewayError('not_found', `Task ${id} not found`);
+          if (result.outcome === 'already_completed') {
+            throw new GatewayError('already_completed', `Task ${id} had already finished (it was not cancelled and is left as it is)`);
+          }
+          req.log.info({ task_id: id }, 'task cancelled');
+          return retrieveItem(result.task, shapeOf(result.task.service), base);
+        }
         case undefined:
-          throw new GatewayError('bad_request', 'Field action is required (retrieve or retrieve_batch)');
+          throw new GatewayError('bad_request', 'Field action is required (retrieve, retrieve_batch or cancel)');
         default:
           throw new GatewayError('api_not_implemented', `Action ${JSON.stringify(body.action)} is not implemented for ${vendor}/tasks`);
       }
@@ -88,6 +105,14 @@ function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, ba
   const { error } = failureBody(task);
   void reply.code(statusForCode(error.code));
   return errorBody(error, task.traceId, { task_id: task.id });
+}
+
+/** `cancel`'s `id` (or `task_id`, as `retrieve` takes): a non-empty string of at most MAX_TASK_ID characters. */
+function cancelId(body: JsonObject): string {
+  const id = body.id ?? body.task_id;
+  if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
+  if (id.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Field id is longer than ${MAX_TASK_ID} characters`);
+  return id;
 }
 
 async function controlFields(body: JsonObject, policy: CallbackPolicy): Promise<{ callbackUrl: string | null; async: boolean }> {
