@@ -145,11 +145,26 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'Q', now: 311, leaseMs: 50, channels: channels() }), [], 'still leased to the poll in flight');
       assert.deepEqual((await record('P', 320, [[id, 0.4, 500]]))[0], { progressed: null }, 'progress never goes down');
       assert.equal((await s.get(id))?.progress, 0.5);
-      assert.equal((await s.upstream.get(id))?.nextPollAt, 320, 'a callback during the poll: due again at once, not a whole interval later');
+      assert.equal((await s.upstream.get(id))?.nextPollAt, 0, 'a callback during the poll: due again at once, not a whole interval later');
       await s.upstream.claimDuePolls({ workerId: 'P', now: 320, leaseMs: 50, channels: channels() });
       await record('P', 330, [[id, null, 500]]);
       assert.equal((await s.upstream.get(id))?.nextPollAt, 500, 'the callback was answered by that poll: the usual interval again');
       assert.equal(task?.progress, null);
+      await s.close();
+    });
+
+    test('a callback’s poll goes before a backlog of polls that are merely due', async () => {
+      const s = open();
+      const ids: string[] = [];
+      for (const next of [200, 210, 220]) {
+        const t = await s.insert(newTask());
+        await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
+        await s.upstream.recordSubmitted({ taskId: t.id, workerId: 'A', channel: 'fal-main', ref: ref(`up-${next}`), now: 110, nextPollAt: next });
+        ids.push(t.id);
+      }
+      assert.ok(await s.upstream.pollNow(ids[2]!, 250));
+      const [first] = await s.upstream.claimDuePolls({ workerId: 'P', now: 300, leaseMs: 50, channels: channels(1) });
+      assert.equal(first?.taskId, ids[2], 'the woken one first, although the others were due earlier');
       await s.close();
     });
 

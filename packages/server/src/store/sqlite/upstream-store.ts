@@ -98,7 +98,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
   // The answers of one batch, in one statement (`polls`: a JSON array of {id, next, raw, progress}).
   // `+poll_owner` keeps SQLite from looping over the poller's leased rows with the list inside.
   const polled = db.prepare<[{ polls: string; owner: string; now: number }], string>(
-    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN woken = 1 THEN MIN(j.next, @now) ELSE j.next END, woken = 0, poll_owner = NULL,
+    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN woken = 1 THEN 0 ELSE j.next END, woken = 0, poll_owner = NULL,
        polls = polls + 1, last_status = j.raw, last_progress = COALESCE(j.progress, last_progress)
      FROM (SELECT value ->> 'id' AS id, value ->> 'next' AS next, value ->> 'raw' AS raw, value ->> 'progress' AS progress FROM json_each(@polls)) AS j
      WHERE upstream_tasks.task_id = j.id AND +upstream_tasks.poll_owner = @owner AND upstream_tasks.next_poll_at IS NOT NULL
@@ -123,9 +123,11 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
      WHERE poll_owner IN (SELECT value FROM json_each(?)) AND next_poll_at IS NOT NULL`,
   );
   const pollOwners = db.prepare<[], string>('SELECT DISTINCT poll_owner FROM upstream_tasks WHERE poll_owner IS NOT NULL').pluck();
-  // While a poll is in flight only `woken` is set: its record makes the next poll due at once.
+  // A callback's poll is due before every poll that is merely due (next_poll_at 0: claims take the
+  // oldest due first), so a backlog of routine polls never delays it. While a poll is in flight
+  // only `woken` is set: its record makes the next poll due that way.
   const now_ = db.prepare<[{ id: string; now: number }]>(
-    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN poll_owner IS NULL THEN MIN(next_poll_at, @now) ELSE next_poll_at END, woken = 1
+    `UPDATE upstream_tasks SET next_poll_at = CASE WHEN poll_owner IS NULL THEN 0 ELSE next_poll_at END, woken = 1
      WHERE task_id = @id AND next_poll_at IS NOT NULL`,
   );
   const endRow = db.prepare<[string]>('UPDATE upstream_tasks SET next_poll_at = NULL, poll_owner = NULL WHERE task_id = ?');
