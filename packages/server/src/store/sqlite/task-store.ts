@@ -311,6 +311,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     upstream,
     close: async () => {
       await inserts.drain();
+      await upstream.drain();
       db.close();
     },
   };

@@ -9,6 +9,7 @@
 import type { JsonObject, Task } from '../../core/types.js';
 import type { DuePoll, PollClaim, PollRecord, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
 import type { Db } from './db.js';
+import { GroupCommit } from './group-commit.js';
 import type { TaskCache } from './task-cache.js';
 
 interface UpstreamRow {
@@ -62,6 +63,8 @@ export interface SqliteUpstreamStore extends UpstreamStore {
   releasePolls(workerIds: readonly string[]): number;
   /** Workers holding poll leases (for dead-worker detection). */
   pollOwners(): string[];
+  /** Waits for grouped writes (before the database closes). */
+  drain(): Promise<void>;
 }
 
 const waiting = (table: string): string =>
@@ -172,7 +175,7 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
     return out;
   });
 
-  const pollsTx = db.transaction((req: { workerId: string; now: number; polls: readonly PollRecord[] }) => {
+  const recordAll = (req: { workerId: string; now: number; polls: readonly PollRecord[] }) => {
     const json = JSON.stringify(req.polls.map((p) => ({ id: p.taskId, next: p.nextPollAt, raw: p.raw, progress: p.progress })));
     const recorded = new Set(polled.all({ polls: json, owner: req.workerId, now: req.now }));
     return req.polls.map((p): { progressed: Task | null } | null => {
@@ -182,6 +185,13 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
       deps.enqueue(p.taskId, 'progress', req.now);
       return { progressed: cache.refresh(deps.toTask(row)) };
     });
+  };
+  // The answers of the batches that come back in one event-loop turn share one commit (with
+  // single-task polls, one commit per poll was most of a poll's cost); so do the takeTasks.
+  const records = new GroupCommit(db, recordAll);
+  const takes = new GroupCommit(db, (req: { taskId: string; workerId: string; now: number; leaseMs: number }) => {
+    const row = take.all({ id: req.taskId, owner: req.workerId, now: req.now, until: req.now + req.leaseMs })[0];
+    return row ? cache.refresh(deps.toTask(row)) : null;
   });
 
   return {
@@ -200,11 +210,12 @@ export function createUpstreamStore<Row>(db: Db, deps: UpstreamStoreDeps<Row>): 
       return task;
     },
     claimDuePolls: async (req) => claimTx(req),
-    recordPolls: async (req) => pollsTx(req),
+    recordPolls: (req) => records.add(req),
     renewPolls: async (req) => (req.taskIds.length === 0 ? [] : renew.all({ ids: JSON.stringify(req.taskIds), owner: req.workerId, until: req.until })),
-    takeTask: async (req) => {
-      const row = take.all({ id: req.taskId, owner: req.workerId, now: req.now, until: req.now + req.leaseMs })[0];
-      return row ? cache.refresh(deps.toTask(row)) : null;
+    takeTask: (req) => takes.add(req),
+    drain: async () => {
+      await records.drain();
+      await takes.drain();
     },
     pollNow: async (taskId, now) => now_.run({ id: taskId, now }).changes > 0,
     get: async (taskId) => {
