@@ -15,7 +15,7 @@
  * fixture finished it upstream; it includes the copy of the output file into taskgate's store.
  * Rewrites only the "## Relay" section of BENCHMARKS.md (BENCH_RELAY_NO_WRITE=1: prints only).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -62,6 +62,8 @@ async function runGateway(): Promise<void> {
   const gc = runInNewContext('gc') as () => void;
   process.on('SIGUSR2', () => {
     for (let i = 0; i < 4; i++) gc();
+    // RSS right after the collections (a second later, polls have filled the young generation again).
+    if (process.env.BENCH_RELAY_RSS_FILE) writeFileSync(process.env.BENCH_RELAY_RSS_FILE, String(process.memoryUsage.rss()));
     process.stderr.write(`gateway loop delay max ${Math.round(loop.max / 1e6)} ms p99 ${Math.round(loop.percentile(99) / 1e6)} ms\n`);
     const m = process.memoryUsage();
     process.stderr.write(`memory: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v / 2 ** 20)])))} MiB\n`);
@@ -142,9 +144,16 @@ async function until(what: string, pred: () => Promise<boolean>, deadline: numbe
 
 /** The gateway's RSS right after a full garbage collection (its SIGUSR2 handler runs one). */
 async function settledRss(gw: ServerChild): Promise<number> {
+  const file = process.env.BENCH_RELAY_RSS_FILE!;
+  rmSync(file, { force: true });
   process.kill(gw.pid, 'SIGUSR2');
-  await sleep(1000);
-  return gw.rssBytes() ?? 0;
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error('the gateway did not report its RSS');
+    await sleep(20);
+  }
+  await sleep(20);
+  return Number(readFileSync(file, 'utf8'));
 }
 
 async function createAll(gw: ServerChild, count: number, deadline: number): Promise<void> {
@@ -182,7 +191,7 @@ async function run(count: number, callbacks: boolean, batch: number): Promise<Re
   try {
     Object.assign(process.env, {
       BENCH_RELAY_ROLE: 'gateway', BENCH_RELAY_DATA: dataDir, BENCH_RELAY_UPSTREAM: up.url, BENCH_RELAY_PORT: String(await freePort()),
-      BENCH_RELAY_CALLBACKS: callbacks ? '1' : '0', BENCH_RELAY_BATCH: String(batch),
+      BENCH_RELAY_CALLBACKS: callbacks ? '1' : '0', BENCH_RELAY_BATCH: String(batch), BENCH_RELAY_RSS_FILE: join(dataDir, 'rss'),
     });
     const gw = await startServer('gateway', fileURLToPath(import.meta.url));
     // Warm-up: a gateway that has served (compiled code, allocator arenas), not a fresh process,

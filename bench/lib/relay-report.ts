@@ -73,7 +73,7 @@ ${rows.join('\n')}
   baseline (× single). Target with batch queries: ≤ 0.2.
 - **Upstream requests / task**: creates + polls + file downloads over the whole run, ÷ tasks.
 - **RSS / in-flight task** = (gateway RSS with all tasks in flight − its RSS before the first
-  create, after 1,000 warm-up tasks ran through it) ÷ tasks, each read right after full garbage collections (idle ${runs.map((r) => mib(r.idleRss)).join(', ')}; peak ${runs.map((r) => mib(r.peakRss)).join(', ')}).
+  create, after 1,000 warm-up tasks ran through it) ÷ tasks, each read by the gateway itself right after four full garbage collections (idle ${runs.map((r) => mib(r.idleRss)).join(', ')}; peak ${runs.map((r) => mib(r.peakRss)).join(', ')}).
 - **Gateway CPU / task**: CPU seconds of the gateway process from the first create until none was
   in flight, ÷ tasks; **CPU holding all**: while only polling every task (% of one core).
 - Creating and submitting every task took ${runs.map((r) => `${r.createSec.toFixed(0)} s`).join(', ')} (64 creates at a time).
