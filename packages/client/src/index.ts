@@ -1,8 +1,11 @@
-// @taskgate/client: the client side of the protocols taskgate speaks and relays to, one module
-// per protocol, with no runtime dependency beyond the platform's `fetch` types. Each module builds
-// requests (`ProtocolRequest`) and reads answers into plain typed data; sending is the caller's.
-// The SDK (a later issue) builds on these modules.
+// @taskgate/client: a client SDK for taskgate and the async-task platforms whose protocols it
+// speaks (`createClient`, `verifyWebhook`, `parseWebhook`, `TaskgateError`; see README.md), and
+// the protocol modules it is built on, one per protocol, with no runtime dependency beyond the
+// platform's `fetch` and WebCrypto. Each module builds requests (`ProtocolRequest`) and reads
+// answers into plain typed data; sending is the caller's (the SDK, or taskgate's relay).
 export const CLIENT_VERSION = '0.1.0';
+
+export * from './sdk/index.js';
 
 export * from './protocols/common.js';
 /** The task API (`/v1/{service}/{action}`, `retrieve` / `retrieve_batch`). */

@@ -10,7 +10,8 @@
  *   read the body's `code`: an answer may come with HTTP 200 and an error `code` in the body.
  *   Errors carry `data: {error}`; a refusal may name a failure code (`data.failCode`).
  * - Callbacks: the status answer itself, POSTed to `callback_url`.
- * - There is no idempotency key and no cancel. Result URLs expire after 24 h.
+ * - There is no idempotency key and no cancel (a taskgate adds `cancelTask`, {@link cancelTaskRequest},
+ *   and honours `Idempotency-Key`). Result URLs expire after 24 h.
  *
  * `base` is the host root as APIXO's docs write it (`https://api.apixo.ai`); `/api/v1/…` is added.
  */
@@ -50,6 +51,15 @@ export function generateTaskRequest(endpoint: ApixoEndpoint, model: string, inpu
 export function statusTaskRequest(endpoint: ApixoEndpoint, model: string, taskId: string): ProtocolRequest {
   const url = `${joinUrl(endpoint.baseUrl, `api/v1/statusTask/${encodePath(model)}`)}?taskId=${encodeURIComponent(taskId)}`;
   return { method: 'GET', url, headers: bearer(endpoint.apiKey) };
+}
+
+/**
+ * `POST {base}/api/v1/cancelTask/{model} {taskId}` (a taskgate extension; APIXO documents no
+ * cancel): answers the task's status once cancelled (`failed` / `TASK_CANCELLED`), or 400 when it
+ * had already finished (it is left as it is).
+ */
+export function cancelTaskRequest(endpoint: ApixoEndpoint, model: string, taskId: string): ProtocolRequest {
+  return { method: 'POST', url: joinUrl(endpoint.baseUrl, `api/v1/cancelTask/${encodePath(model)}`), headers: bearer(endpoint.apiKey), body: { taskId } };
 }
 
 /** The `{code, message, data}` envelope. */

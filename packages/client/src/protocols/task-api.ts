@@ -5,7 +5,8 @@
  *   `{success: true, task_id, trace_id}` at once, and `callback_url` to be called back.
  *   Wait-capable services answer a create without `async` with the result inline.
  * - Query: `POST {base}/{service}/tasks` with `{action: "retrieve", id}` or
- *   `{action: "retrieve_batch", ids}` (at most {@link MAX_BATCH}). A task has no status field: it
+ *   `{action: "retrieve_batch", ids}` (at most {@link MAX_BATCH}), and on a taskgate
+ *   `{action: "cancel", id}` ({@link cancelRequest}). A task has no status field: it
  *   is done when `finished_at` is present (or `response` is set); `response` is the body the
  *   synchronous call returned: the success body, or `{success: false, error: {code, message}}`.
  * - Errors: `{error: {code, message}, trace_id}` (no `success` field) with the HTTP status of the
@@ -72,6 +73,15 @@ export function retrieveRequest(endpoint: TaskApiEndpoint, vendor: string, id: s
 export function retrieveBatchRequest(endpoint: TaskApiEndpoint, vendor: string, ids: readonly string[]): ProtocolRequest {
   if (ids.length > MAX_BATCH) throw new RangeError(`retrieve_batch takes at most ${MAX_BATCH} ids, got ${ids.length}`);
   return { method: 'POST', url: tasksUrl(endpoint, vendor), headers: bearer(endpoint.apiKey), body: { action: 'retrieve_batch', ids: [...ids] } };
+}
+
+/**
+ * `POST {base}/{vendor}/tasks {action: "cancel", id}` (a taskgate extension): answers the task as
+ * `retrieve` shows it once cancelled (a failure `response` with code `cancelled`), or 409
+ * `already_completed` when it had finished (it is left as it is).
+ */
+export function cancelRequest(endpoint: TaskApiEndpoint, vendor: string, id: string): ProtocolRequest {
+  return { method: 'POST', url: tasksUrl(endpoint, vendor), headers: bearer(endpoint.apiKey), body: { action: 'cancel', id } };
 }
 
 function tasksUrl(endpoint: TaskApiEndpoint, vendor: string): string {
