@@ -27,7 +27,7 @@ describe('relay: A in front of a real taskgate B', () => {
   let a: TestGateway;
   before(async () => {
     b = await startGateway({
-      services: { 'slow/image': { provider: 'demo-image', mode: 'async', options: { latencyMs: 8000, steps: 8, defaultWidth: 64, defaultHeight: 64 }, aliases: { queue: ['acme/slow/image'], replicate: ['acme/slow'] } } },
+      services: { 'slow/image': { provider: 'demo-image', mode: 'async', options: { latencyMs: 8000, steps: 8, defaultWidth: 64, defaultHeight: 64 }, aliases: { queue: ['acme/slow/image'], replicate: ['acme/slow'], apixo: ['slow-image'] } } },
     });
     a = await startGateway({
       config: { relay: { pollTickMs: 20 } },
@@ -39,6 +39,12 @@ describe('relay: A in front of a real taskgate B', () => {
         'relay/slow': relayService([
           { name: 'b-slow-queue', provider: 'fal', baseUrl: `${b.url}/v1/queue`, apiKey: b.token, model: 'acme/slow/image', poll: POLL },
         ], { mode: 'async', aliases: { replicate: ['acme/relay-slow'] } }),
+        'relay/slow-task-api': relayService([
+          { name: 'b-slow-task-api', provider: 'task-api', baseUrl: `${b.url}/v1`, apiKey: b.token, model: 'slow/image', poll: POLL },
+        ], { mode: 'async', aliases: { replicate: ['acme/relay-slow-task-api'] } }),
+        'relay/slow-apixo': relayService([
+          { name: 'b-slow-apixo', provider: 'apixo', baseUrl: b.url, apiKey: b.token, model: 'slow-image', poll: POLL },
+        ], { mode: 'async', aliases: { replicate: ['acme/relay-slow-apixo'] } }),
         'relay/slow-replicate': relayService([
           { name: 'b-slow-replicate', provider: 'replicate', baseUrl: `${b.url}/v1`, apiKey: b.token, model: 'acme/slow', poll: POLL },
         ], { mode: 'async', aliases: { replicate: ['acme/relay-slow-replicate'] } }),
@@ -100,9 +106,10 @@ describe('relay: A in front of a real taskgate B', () => {
     assert.deepEqual(ledger.filter((k: string) => k === 'settle').length, 1);
   });
 
-  for (const service of ['relay/slow', 'relay/slow-replicate']) {
+  // Over each of B's dialects: the queue, Replicate, and the task API's and APIXO's cancel extensions.
+  for (const service of ['relay/slow', 'relay/slow-replicate', 'relay/slow-task-api', 'relay/slow-apixo']) {
     test(`${service}: a cancel on A reaches the task on B`, async () => {
-      const model = service === 'relay/slow' ? 'acme/relay-slow' : 'acme/relay-slow-replicate';
+      const model = `acme/relay-${service.slice('relay/'.length)}`;
       const prompt = `cancel me via ${service}`;
       const created = await a.call('POST', `/v1/models/acme/${model.split('/')[1]}/predictions`, { body: { input: { prompt } } });
       assert.equal(created.status, 201, created.text);
@@ -122,7 +129,7 @@ describe('relay: A in front of a real taskgate B', () => {
     const r = await call(a.url, 'GET', '/admin/channels', ADMIN_TOKEN);
     assert.equal(r.status, 200, r.text);
     const names = r.json.items.map((c: { name: string }) => c.name).sort();
-    assert.deepEqual(names, ['b-apixo', 'b-priced', 'b-queue', 'b-replicate', 'b-slow-queue', 'b-slow-replicate', 'b-task-api']);
+    assert.deepEqual(names, ['b-apixo', 'b-priced', 'b-queue', 'b-replicate', 'b-slow-apixo', 'b-slow-queue', 'b-slow-replicate', 'b-slow-task-api', 'b-task-api']);
     assert.equal(r.json.items[0].state, 'healthy');
   });
 });

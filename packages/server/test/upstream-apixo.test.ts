@@ -37,7 +37,7 @@ describe('APIXO adapter against the fixture upstream', () => {
     reset();
     up.options.delayMs = 1500; // queued for 750 ms, then running until 1500 ms
     const adapter = createApixoAdapter(settings(up.base));
-    assert.deepEqual([adapter.protocol, adapter.recovery, adapter.batchSize, adapter.cancel, adapter.lookup], ['apixo', 'none', 1, undefined, undefined]);
+    assert.deepEqual([adapter.protocol, adapter.recovery, adapter.batchSize, typeof adapter.cancel, adapter.lookup], ['apixo', 'none', 1, 'function', undefined]);
     const ref = await adapter.submit(submitReq('a red fox'), newCall());
     const sent = up.requests.at(-1)!;
     assert.deepEqual([sent.method, sent.path, sent.headers.authorization], ['POST', '/api/v1/generateTask/flux-dev', 'Bearer fixture-key']);
@@ -245,5 +245,12 @@ describe('APIXO adapter against a real taskgate upstream', () => {
     const slow = await adapterFor('slow-image').submit(submitReq('to be cancelled'), newCall());
     assert.equal((await t.gw.tasks.cancel(t.ownerId, slow.id)).outcome, 'cancelled');
     assert.deepEqual((await adapter.poll([slow], newCall())).get(slow.id), { state: 'cancelled', raw: 'failed:TASK_CANCELLED' });
+  });
+  test('cancel: the cancelTask extension of an upstream taskgate; a finished task is refused (the poller logs it)', T, async () => {
+    const adapter = adapterFor('slow-image');
+    const ref = await adapter.submit(submitReq('cancelled through the extension'), newCall());
+    await adapter.cancel!(ref, newCall());
+    assert.equal((await t.gw.tasks.get(t.ownerId, ref.id))?.state, 'cancelled');
+    await assert.rejects(adapter.cancel!(ref, newCall()), /APIXO cancelTask: .*already finished/);
   });
 });

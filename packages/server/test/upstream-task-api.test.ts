@@ -37,7 +37,7 @@ describe('task API adapter against the fixture upstream', () => {
     reset();
     up.options.delayMs = 1500; // queued for 750 ms, then running until 1500 ms
     const adapter = createTaskApiAdapter(settings(up.base));
-    assert.deepEqual([adapter.protocol, adapter.recovery, adapter.batchSize, adapter.cancel, adapter.lookup], ['task-api', 'idempotent', 100, undefined, undefined]);
+    assert.deepEqual([adapter.protocol, adapter.recovery, adapter.batchSize, typeof adapter.cancel, adapter.lookup], ['task-api', 'idempotent', 100, 'function', undefined]);
     const req = submitReq('a red fox', 'http://127.0.0.1:1/cb/secret');
     const ref = await adapter.submit(req, newCall());
     const sent = up.requests.at(-1)!;
@@ -285,5 +285,12 @@ describe('task API adapter against a real taskgate upstream', () => {
     const outcome = await t.gw.tasks.cancel(t.ownerId, ref.id);
     assert.equal(outcome.outcome, 'cancelled');
     assert.deepEqual((await adapter.poll([ref], newCall())).get(ref.id), { state: 'cancelled', raw: 'cancelled' });
+  });
+  test('cancel: the cancel extension of an upstream taskgate; a finished task is no failure', T, async () => {
+    const adapter = adapterFor('slow/image');
+    const ref = await adapter.submit(submitReq('cancelled through the extension'), newCall());
+    await adapter.cancel!(ref, newCall());
+    assert.equal((await t.gw.tasks.get(t.ownerId, ref.id))?.state, 'cancelled');
+    await adapter.cancel!(ref, newCall()); // 409 already_completed
   });
 });

@@ -6,7 +6,8 @@
  *   APIXO has no idempotency key and no way to find a task by a client reference, so an
  *   ambiguous submit cannot be recovered (`recovery: 'none'`: the engine ends the task, refunded).
  * - Poll: `GET {base}/api/v1/statusTask/{model}?taskId=`, one task a request (`batchSize` 1).
- * - No cancel: APIXO has none.
+ * - Cancel: `POST /api/v1/cancelTask/{model} {taskId}`, a taskgate extension (APIXO has none; a
+ *   platform without it refuses, which the poller logs: cancel is best effort).
  *
  * Answers are classified by the body's `code` (APIXO may send an error with HTTP 200), falling
  * back to the HTTP status: 2xx → success; 429 → rate limited (Retry-After); 5xx → unavailable
@@ -86,6 +87,14 @@ export function createApixoAdapter(settings: ChannelSettings): UpstreamAdapter {
 
     async poll(refs, call) {
       return settleAll(refs.map((ref) => () => pollOne(ref, call)), call, PROTOCOL);
+    },
+
+    async cancel(ref, call) {
+      const res = await send(apixo.cancelTaskRequest(endpoint, modelOf(ref), ref.id), call, settings.requestTimeoutMs, 'cancel');
+      const envelope = apixo.parseEnvelope(res.json);
+      if (apixo.isSuccess(res.status, envelope)) return;
+      const message = envelope ? apixo.parseError(envelope).message : 'no envelope';
+      failFromStatus({ ...res, status: apixo.effectiveStatus(res.status, envelope) }, 'cancel', `APIXO cancelTask: ${message}`);
     },
   };
 }

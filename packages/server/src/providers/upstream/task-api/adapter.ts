@@ -8,7 +8,9 @@
  *   a repeated key, so an ambiguous submit is simply sent again (`recovery: 'idempotent'`).
  * - Poll: `POST {base}/{vendor}/tasks {action: "retrieve_batch", ids}`, up to 100 ids a call.
  *   An id missing from `items`, or an item that cannot be read, is left out (transient).
- * - No cancel and no lookup: the task API has neither.
+ * - Cancel: `{action: "cancel", id}` on the tasks endpoint, a taskgate extension (another
+ *   taskgate cancels; a platform without it refuses, which the poller logs: cancel is best effort).
+ *   409 `already_completed` (the task had finished) is no failure. No lookup: the protocol has none.
  * - Follow-up: the same create (same service, same headers, idempotent) with `{action, image_id}`,
  *   `image_id` being the upstream's own id of the parent's image (a Midjourney result's
  *   `image_id`, kept on the copied file as `upstreamId`). A parent whose result named no image id
@@ -93,6 +95,12 @@ export function createTaskApiAdapter(settings: ChannelSettings): UpstreamAdapter
       const imageId = req.followUp.file.upstreamId;
       if (imageId === undefined) throw new UpstreamRejected('api_not_implemented', 'task API follow-up: the upstream named no image_id for this image');
       return create(taskApi.followUpInput(req.followUp.action, imageId), req, call);
+    },
+
+    async cancel(ref, call) {
+      const res = await send(taskApi.cancelRequest(endpoint, taskApi.vendorOf(modelOf(ref)), ref.id), call, settings.requestTimeoutMs, 'cancel');
+      if (is2xx(res.status) || res.status === 409) return;
+      failFromStatus(res, 'cancel', `task API cancel: ${describeError(res)}`);
     },
 
     async poll(refs, call) {
