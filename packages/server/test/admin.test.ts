@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../src/config/load.js';
-import { hashToken, TokenService, type TokenStore } from '../src/accounts/tokens.js';
+import { hashToken, TokenService, type AccountStore } from '../src/accounts/tokens.js';
 import { createGateway } from '../src/http/gateway.js';
 import { openDatabase } from '../src/store/sqlite/db.js';
-import { createSqliteTokenStore } from '../src/store/sqlite/token-store.js';
+import { createSqliteAccountStore } from '../src/store/sqlite/account-store.js';
 import { ADMIN_TOKEN, call, removeDir, startGateway, tempDir } from './helpers.js';
 import { SERVER_ROOT } from './process.js';
 
@@ -29,7 +29,7 @@ test('admin API: create shows the token once, list never shows it, delete revoke
     assert.equal(list.status, 200);
     const entry = list.json.items.find((i: { id: string }) => i.id === id);
     assert.deepEqual(Object.keys(entry).sort(), [
-      'allowed_services', 'created_at', 'disabled', 'expires_at', 'id', 'max_concurrency', 'name', 'rate_limit_rps',
+      'account_id', 'allowed_services', 'created_at', 'disabled', 'expires_at', 'id', 'name', 'rate_limit_rps',
     ]);
     assert.ok(!list.text.includes(token), 'the token is never shown again');
 
@@ -110,11 +110,11 @@ test('without TASKGATE_ADMIN_TOKEN an admin token is generated on first start on
 });
 
 /** A TokenService over a fresh SQLite file, with a settable clock and a 5 s cache TTL. */
-async function withTokens(fn: (ctx: { tokens: TokenService; store: TokenStore; setNow: (ms: number) => void; now: () => number }) => Promise<void>): Promise<void> {
+async function withTokens(fn: (ctx: { tokens: TokenService; store: AccountStore; setNow: (ms: number) => void; now: () => number }) => Promise<void>): Promise<void> {
   const dir = tempDir();
   const db = openDatabase(join(dir, 'tokens.db'));
   let now = 1_000;
-  const store = createSqliteTokenStore(db);
+  const store = createSqliteAccountStore(db);
   const tokens = new TokenService(store, { now: () => now, cacheTtlMs: 5_000 });
   try {
     await fn({ tokens, store, setNow: (ms) => { now = ms; }, now: () => now });
@@ -127,9 +127,9 @@ async function withTokens(fn: (ctx: { tokens: TokenService; store: TokenStore; s
 test('authenticated tokens are cached; a token deleted behind the service stops working after the TTL', () =>
   withTokens(async ({ tokens, store, setNow, now }) => {
     const { record, token } = await tokens.create('cached');
-    assert.equal((await tokens.authenticate(token))?.id, record.id);
+    assert.equal((await tokens.authenticate(token))?.token.id, record.id);
     await store.deleteToken(record.id); // e.g. by another node sharing a future network store
-    assert.equal((await tokens.authenticate(token))?.id, record.id, 'still cached within the TTL');
+    assert.equal((await tokens.authenticate(token))?.token.id, record.id, 'still cached within the TTL');
     setNow(now() + 5_001);
     assert.equal(await tokens.authenticate(token), null, 'gone after the TTL');
     const second = await tokens.create('second');
@@ -141,17 +141,17 @@ test('authenticated tokens are cached; a token deleted behind the service stops 
 test('updating or disabling through the service applies at once; a change behind it waits for the TTL', () =>
   withTokens(async ({ tokens, store, setNow }) => {
     const { record, token } = await tokens.create('scoped', { allowedServices: ['flux/*'], expiresAt: 10_000 });
-    assert.deepEqual((await tokens.authenticate(token))?.allowedServices, ['flux/*']);
+    assert.deepEqual((await tokens.authenticate(token))?.token.allowedServices, ['flux/*']);
     await store.updateToken(record.id, { disabled: true }); // behind the service
-    assert.equal((await tokens.authenticate(token))?.disabled, false, 'cached within the TTL');
+    assert.equal((await tokens.authenticate(token))?.token.disabled, false, 'cached within the TTL');
     assert.equal((await tokens.update(record.id, { allowedServices: ['*'] }))?.disabled, true);
-    const fresh = await tokens.authenticate(token);
+    const fresh = (await tokens.authenticate(token))?.token;
     assert.deepEqual([fresh?.allowedServices, fresh?.disabled], [['*'], true], 'through the service: at once');
     await tokens.update(record.id, { disabled: false });
-    assert.equal((await tokens.authenticate(token))?.disabled, false);
+    assert.equal((await tokens.authenticate(token))?.token.disabled, false);
     assert.equal(tokens.isExpired(fresh!), false);
     setNow(10_000);
-    assert.equal(tokens.isExpired((await tokens.authenticate(token))!), true, 'expiry needs no cache refresh');
+    assert.equal(tokens.isExpired((await tokens.authenticate(token))!.token), true, 'expiry needs no cache refresh');
     assert.equal(await tokens.update('missing', { disabled: true }), null);
     await assert.rejects(tokens.update(record.id, { allowedServices: [] }), /allowed_services/);
     await assert.rejects(tokens.create('x', { rateLimitRps: 0 }), /rate_limit_rps/);
@@ -171,9 +171,9 @@ test('migration 0008 keeps existing tokens working: every service, no expiry, en
   old.close();
   const db = openDatabase(file);
   try {
-    const tokens = new TokenService(createSqliteTokenStore(db));
-    assert.deepEqual(await tokens.authenticate('tg_old'), {
-      id: 't1', name: 'old', createdAt: 5, allowedServices: ['*'], expiresAt: null, disabled: false, rateLimitRps: null, maxConcurrency: null,
+    const tokens = new TokenService(createSqliteAccountStore(db));
+    assert.deepEqual((await tokens.authenticate('tg_old'))?.token, {
+      id: 't1', accountId: 't1', name: 'old', createdAt: 5, allowedServices: ['*'], expiresAt: null, disabled: false, rateLimitRps: null,
     });
   } finally {
     db.close();

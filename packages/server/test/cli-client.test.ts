@@ -264,7 +264,7 @@ test('tasks: recent tasks a page at a time (--limit, then --cursor)', { timeout:
 test('balance: the owner API answer, as text and --json', { timeout: 60_000 }, async () => {
   const { token, record } = await t.gw.tokens.create('payer');
   const mine = { ...env, TASKGATE_TOKEN: token };
-  const topup = await t.call('POST', `/admin/accounts/${record.id}/topup`, { token: ADMIN_TOKEN, body: { amount: 50, reason: 'cli test' } });
+  const topup = await t.call('POST', `/admin/accounts/${record.accountId}/topup`, { token: ADMIN_TOKEN, body: { amount: 50, reason: 'cli test' } });
   assert.equal(topup.status, 200, topup.text);
   const paid = await runCli(['submit', 'demo/image', '--prompt', 'a paid fox', '--wait', '--out', outDir()], mine);
   assert.equal(paid.code, 0, paid.stderr);

@@ -24,6 +24,7 @@ const SLOW = {
 /** A token of its own (so balances do not mix), topped up with `credits`. */
 interface User {
   token: string;
+  tokenId: string;
   ownerId: string;
   call(method: string, path: string, body?: unknown): Promise<Reply>;
 }
@@ -55,10 +56,10 @@ describe('cancel in the task API and APIXO dialects', () => {
   async function user(credits: number): Promise<User> {
     const { token, record } = await t.gw.tokens.create(`user ${credits}`);
     if (credits > 0) {
-      const r = await t.call('POST', `/admin/accounts/${record.id}/topup`, { token: ADMIN_TOKEN, body: { amount: credits, reason: 'test' } });
+      const r = await t.call('POST', `/admin/accounts/${record.accountId}/topup`, { token: ADMIN_TOKEN, body: { amount: credits, reason: 'test' } });
       assert.equal(r.status, 200, r.text);
     }
-    return { token, ownerId: record.id, call: (method, path, body) => call(t.url, method, path, token, body === undefined ? {} : { body }) };
+    return { token, tokenId: record.id, ownerId: record.accountId, call: (method, path, body) => call(t.url, method, path, token, body === undefined ? {} : { body }) };
   }
   const balance = async (u: User) => (await u.call('GET', '/v1/account/balance')).json;
   const createTaskApi = async (u: User, prompt: string): Promise<string> => {
@@ -211,13 +212,13 @@ describe('cancel in the task API and APIXO dialects', () => {
     const u = await user(2 * PRICE);
     const id = await createTaskApi(u, 'guarded');
     const second = await createApixo(u, 'guarded too');
-    await t.gw.tokens.update(u.ownerId, { disabled: true });
+    await t.gw.tokens.update(u.tokenId, { disabled: true });
     assertTaskApiError(await retrieve(u, id), 403, 'disabled');
     assertTaskApiError(await cancelTaskApi(u, id), 403, 'disabled');
     assertApixoError(await cancelApixo(u, id), 403);
     assert.notEqual((await t.gw.tasks.get(u.ownerId, id))?.state, 'cancelled');
     // A token's service patterns govern creates; its own tasks stay readable, and so cancellable.
-    await t.gw.tokens.update(u.ownerId, { disabled: false, allowedServices: ['midjourney/*'] });
+    await t.gw.tokens.update(u.tokenId, { disabled: false, allowedServices: ['midjourney/*'] });
     assertTaskApiError(await u.call('POST', '/v1/slow/image', { prompt: 'refused' }), 401, 'token_mismatched');
     assert.equal((await retrieve(u, id)).status, 200);
     assert.equal((await cancelTaskApi(u, id)).status, 200);

@@ -44,7 +44,7 @@ export interface TestGateway {
   gw: Gateway;
   url: string;
   token: string;
-  /** The test token's id (the owner of tasks it creates). */
+  /** The test token's account id (the owner of tasks it creates). */
   ownerId: string;
   dataDir: string;
   call(method: string, path: string, opts?: CallOptions): Promise<Reply>;
@@ -111,7 +111,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
   const url = await gw.listen();
   const { token, record } = await gw.tokens.create('test');
   return {
-    gw, url, token, ownerId: record.id, dataDir,
+    gw, url, token, ownerId: record.accountId, dataDir,
     call: (method, path, callOpts) => call(url, method, path, token, callOpts),
     close: () => gw.close(),
   };

@@ -56,7 +56,7 @@ test('concurrent creates with one key make one task; another token’s key is it
     assert.equal(new Set(answers.map((a) => a.json.task_id)).size, 1);
     assert.equal(await holds(t), 1);
     const { token: other, record } = await t.gw.tokens.create('other');
-    await t.call('POST', `/admin/accounts/${record.id}/topup`, { token: ADMIN_TOKEN, body: { amount: 10, reason: 'x' } });
+    await t.call('POST', `/admin/accounts/${record.accountId}/topup`, { token: ADMIN_TOKEN, body: { amount: 10, reason: 'x' } });
     const theirs = await send(other);
     assert.equal(theirs.status, 200);
     assert.notEqual(theirs.json.task_id, answers[0]!.json.task_id);

@@ -1,6 +1,6 @@
 /**
- * Per-token concurrency: a token's running tasks never exceed its `max_concurrency` (or the
- * gateway's `rateLimits.concurrency`); tasks over it wait queued and never block other tokens.
+ * Per-account concurrency: an account's running tasks never exceed its `max_concurrency` (or the
+ * gateway's `rateLimits.concurrency`); tasks over it wait queued and never block other accounts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,8 +20,8 @@ async function createMany(t: TestGateway, n: number, token = t.token): Promise<s
   return ids;
 }
 
-async function capToken(t: TestGateway, id: string, maxConcurrency: number | null): Promise<void> {
-  const r = await t.call('PATCH', `/admin/tokens/${id}`, { token: ADMIN_TOKEN, body: { max_concurrency: maxConcurrency } });
+async function capAccount(t: TestGateway, id: string, maxConcurrency: number | null): Promise<void> {
+  const r = await t.call('PATCH', `/admin/accounts/${id}`, { token: ADMIN_TOKEN, body: { max_concurrency: maxConcurrency } });
   assert.equal(r.status, 200, r.text);
 }
 
@@ -32,7 +32,7 @@ test("a capped token's queued tasks wait and never block another token's, claim 
   const t = await startGateway({ config: { dispatch: { enabled: false } } });
   try {
     const other = await t.gw.tokens.create('other');
-    await capToken(t, t.ownerId, 2);
+    await capAccount(t, t.ownerId, 2);
     // The capped token's tasks come first in claim order: a claim must look past them.
     await createMany(t, 6);
     await createMany(t, 3, other.token);
@@ -40,10 +40,10 @@ test("a capped token's queued tasks wait and never block another token's, claim 
     const first = ownersOf(await t.gw.tasks.claim('w1', 4, [SERVICE], 60_000));
     assert.equal(first.length, 4);
     assert.equal(count(first, t.ownerId), 2, 'the capped token gets exactly its 2 slots');
-    assert.equal(count(first, other.record.id), 2, 'the rest go to the other token');
+    assert.equal(count(first, other.record.accountId), 2, 'the rest go to the other token');
 
     const second = await t.gw.tasks.claim('w2', 10, [SERVICE], 60_000);
-    assert.deepEqual(ownersOf(second), [other.record.id], 'the capped token stays at 2 across workers');
+    assert.deepEqual(ownersOf(second), [other.record.accountId], 'the capped token stays at 2 across workers');
 
     // One of its tasks finishes: exactly one more of its tasks may start.
     const running = (await t.gw.tasks.list({ ownerId: t.ownerId, limit: 10 })).filter((x) => x.state === 'running');
@@ -54,7 +54,7 @@ test("a capped token's queued tasks wait and never block another token's, claim 
     assert.deepEqual(ownersOf(third), [t.ownerId]);
 
     // Raising the cap lets the rest start; null removes it.
-    await capToken(t, t.ownerId, null);
+    await capAccount(t, t.ownerId, null);
     assert.equal((await t.gw.tasks.claim('w1', 10, [SERVICE], 60_000)).length, 3);
   } finally {
     await t.close();
@@ -64,12 +64,12 @@ test("a capped token's queued tasks wait and never block another token's, claim 
 test("the gateway default applies to tokens without their own cap; a token's own cap wins", async () => {
   const t = await startGateway({ config: { dispatch: { enabled: false } } });
   try {
-    const roomy = await t.gw.tokens.create('roomy', { maxConcurrency: 3 });
+    const roomy = await t.gw.tokens.create('roomy', {}, { account: { maxConcurrency: 3 } });
     await createMany(t, 4);
     await createMany(t, 4, roomy.token);
     const claimed = ownersOf(await t.gw.tasks.claim('w1', 20, [SERVICE], 60_000, 1));
     assert.equal(count(claimed, t.ownerId), 1, 'default cap 1');
-    assert.equal(count(claimed, roomy.record.id), 3, 'own cap 3 beats the default');
+    assert.equal(count(claimed, roomy.record.accountId), 3, 'own cap 3 beats the default');
     assert.equal((await t.gw.tasks.claim('w2', 20, [SERVICE], 60_000, 1)).length, 0, 'nothing more while every owner is at its cap');
   } finally {
     await t.close();

@@ -77,7 +77,7 @@ test('a burst over the per-token limit answers 429 with Retry-After in each dial
         assert.equal(r.headers.get('retry-after'), '1', `${d.name}: Retry-After in seconds`);
         d.assert429(r);
       }
-      assert.equal(await storedTasks(t, record.id), RPS, `${d.name}: refused creates stored nothing`);
+      assert.equal(await storedTasks(t, record.accountId), RPS, `${d.name}: refused creates stored nothing`);
 
       await sleep(1100); // the 1-second window has passed
       const again = await d.create(t, token, 'after the window');
@@ -158,7 +158,7 @@ test("a token's own rateLimitRps overrides the default", async () => {
     let refused = 0;
     for (let i = 0; i < n; i++) {
       try {
-        await limits.request(token);
+        await limits.request({ token, account: { id: `account-of-${token.id}` } });
       } catch (err) {
         assert.ok(err instanceof GatewayError && err.code === 'too_many_requests' && err.retryAfter === 1);
         refused++;

@@ -158,8 +158,8 @@ test('admin API: token settings are shown and validated; PATCH, GET one and disa
     assert.equal(created.status, 201, created.text);
     const { id, token } = created.json;
     const shown = {
-      id, name: 'limits', created_at: created.json.created_at, allowed_services: ['veo/*', 'demo/image'],
-      expires_at: expires, disabled: false, rate_limit_rps: 50, max_concurrency: 2,
+      id, account_id: created.json.account_id, name: 'limits', created_at: created.json.created_at, allowed_services: ['veo/*', 'demo/image'],
+      expires_at: expires, disabled: false, rate_limit_rps: 50,
     };
     assert.deepEqual({ ...created.json, token: undefined }, { ...shown, token: undefined });
     assert.deepEqual((await t.call('GET', `/admin/tokens/${id}`, admin)).json, shown);
@@ -167,16 +167,20 @@ test('admin API: token settings are shown and validated; PATCH, GET one and disa
     assert.deepEqual(list.json.items.find((i: { id: string }) => i.id === id), shown);
     assert.ok(!list.text.includes(token));
 
-    // The rate-limit work reads the overrides from the TokenRecord.
-    const record = await t.gw.tokens.authenticate(token);
-    assert.equal(record?.rateLimitRps, 50);
-    assert.equal(record?.maxConcurrency, 2);
-    assert.equal(record?.expiresAt, Date.parse(expires));
+    // The rate-limit work reads the overrides from the TokenRecord; max_concurrency went to the
+    // account made for the token (an account setting).
+    const principal = await t.gw.tokens.authenticate(token);
+    assert.equal(principal?.token.rateLimitRps, 50);
+    assert.equal(principal?.account.maxConcurrency, 2);
+    assert.equal(principal?.account.name, 'limits');
+    assert.equal(principal?.token.expiresAt, Date.parse(expires));
 
-    const cleared = await t.call('PATCH', `/admin/tokens/${id}`, { ...admin, body: { rate_limit_rps: null, max_concurrency: 7, name: ' renamed ' } });
+    const cleared = await t.call('PATCH', `/admin/tokens/${id}`, { ...admin, body: { rate_limit_rps: null, name: ' renamed ' } });
     assert.equal(cleared.status, 200, cleared.text);
     assert.equal(cleared.json.rate_limit_rps, null);
-    assert.equal(cleared.json.max_concurrency, 7);
+    const moved = await t.call('PATCH', `/admin/tokens/${id}`, { ...admin, body: { max_concurrency: 7 } });
+    assert.equal(moved.status, 400);
+    assert.match(moved.json.error.message, /max_concurrency is a setting of the account .*PATCH \/admin\/accounts\/\{account_id\}/);
     assert.equal(cleared.json.name, 'renamed');
     assert.equal(cleared.json.expires_at, expires, 'fields not sent are kept');
 
@@ -246,7 +250,7 @@ test('CLI: tokens create with --services and --expires, update, list, disable, d
     // update: change settings, clear one with `none`, enable a disabled token again.
     const revived = JSON.parse(await cli(dataDir, 'create', 'cli-revived', '--rps', '5'));
     await cli(dataDir, 'disable', revived.id);
-    const updated = (await cli(dataDir, 'update', revived.id, '--enable', '--name', 'renamed', '--services', 'veo/*', '--rps', 'none', '--concurrency', '3')).split('\t');
+    const updated = (await cli(dataDir, 'update', revived.id, '--enable', '--name', 'renamed', '--services', 'veo/*', '--rps', 'none')).split('\t');
     assert.deepEqual([updated[1], updated[3], updated[5]?.trim()], ['renamed', 'veo/*', 'active']);
     const gone = JSON.parse(await cli(dataDir, 'create', 'cli-gone'));
     assert.equal(await cli(dataDir, 'delete', gone.id), `deleted ${gone.id}\n`);
@@ -261,6 +265,7 @@ test('CLI: tokens create with --services and --expires, update, list, disable, d
     for (const args of [
       ['create', 'x', '--services', 'a b'], ['create', 'x', '--bogus'], ['disable', 'nope'], ['create', 'x', '--rps', 'none'],
       ['create', 'x', '--enable'], ['update', revived.id], ['update', 'nope', '--rps', '2'], ['update', revived.id, '--rps', '0'], ['list', '--rps', '2'],
+      ['update', revived.id, '--concurrency', '3'],
     ]) {
       await assert.rejects(cli(dataDir, ...args), (err: { code?: number }) => err.code === 1, args.join(' '));
     }
@@ -273,7 +278,7 @@ test('CLI: tokens create with --services and --expires, update, list, disable, d
       taskApiError(await CREATES.taskApi(t, expired.token), 401, 'token_expired');
       taskApiError(await CREATES.taskApi(t, gone.token), 401, 'invalid_token');
       const record = await t.gw.tokens.get(revived.id);
-      assert.deepEqual([record?.rateLimitRps, record?.maxConcurrency, record?.disabled], [null, 3, false]);
+      assert.deepEqual([record?.rateLimitRps, record?.disabled], [null, false]);
       assert.equal((await t.call('POST', '/v1/veo/videos', { token: revived.token, body: { prompt: 'x' } })).status, 200);
     } finally {
       await t.close();

@@ -43,7 +43,7 @@ describe('webhooks API', () => {
   async function taskWithDelivery(token = t.token, hook = HOOK): Promise<{ taskId: string; items: Reply['json'][] }> {
     const created = await as(token, 'POST', '/v1/demo/image', { prompt: 'a cat', callback_url: hook });
     assert.equal(created.status, 200, created.text);
-    const owner = token === t.token ? t.ownerId : (await t.gw.tokens.authenticate(token))!.id;
+    const owner = token === t.token ? t.ownerId : (await t.gw.tokens.authenticate(token))!.account.id;
     await waitForTask(t.gw, owner, created.json.task_id, (x) => isTerminal(x.state));
     const list = await as(token, 'GET', `/v1/webhooks/deliveries?task_id=${created.json.task_id}`);
     assert.equal(list.status, 200, list.text);

@@ -1,10 +1,12 @@
 /**
- * Per-token request rate limits, enforced with `rate-limiter-flexible` (in memory for now; a
- * RateLimiterRedis with the same options makes them hold across nodes). Two budgets, both keyed by
- * the token id, each a 1-second window whose burst equals its rate:
- *   - every authenticated request: `rateLimits.rps`, or the token's `rateLimitRps` override;
- *   - per service: `rateLimits.services[name]` — each token may make that many creates per second
- *     of that service (a limit per token and service, not one shared by all tokens).
+ * Request rate limits, enforced with `rate-limiter-flexible` (in memory for now; a
+ * RateLimiterRedis with the same options makes them hold across nodes). Three budgets, each a
+ * 1-second window whose burst equals its rate:
+ *   - every authenticated request, per token: `rateLimits.rps`, or the token's `rateLimitRps`;
+ *   - every authenticated request, per account: the account's `rateLimitRps` if it has one (all
+ *     its tokens together);
+ *   - per service: `rateLimits.services[name]` — each account may make that many creates per
+ *     second of that service (a limit per account and service, not one shared by all accounts).
  * Over either budget → GatewayError('too_many_requests') with `retryAfter` in whole seconds; every
  * dialect renders it in its own 429 envelope with a Retry-After header.
  */
@@ -20,13 +22,17 @@ export interface RateLimitSettings {
   services: Readonly<Record<string, number>>;
 }
 
-/**
- * What the limiter needs of a token (a TokenRecord fits). `rateLimitRps` is the token's own
- * override: a number replaces the default, null or absent keeps it.
- */
-export interface RateLimitedToken {
+/** What the limiter needs of a token or account (their records fit). */
+export interface RateLimited {
   id: string;
+  /** Its own rate: a number replaces the default (a token's) or sets one (an account's); null or absent: none. */
   rateLimitRps?: number | null;
+}
+
+/** Who is asking (a Principal fits). */
+export interface RateLimitedCaller {
+  token: RateLimited;
+  account: RateLimited;
 }
 
 const WINDOW_SECONDS = 1;
@@ -45,19 +51,21 @@ export class RateLimits {
   }
 
   /**
-   * Counts one request of `token` (any request it authenticates: creates, polls, lists) against
-   * its requests-per-second budget. Throws `too_many_requests` with `retryAfter` when it is spent.
-   * Atomic: the limiter increments and compares its counter in one step.
+   * Counts one request (any request a token authenticates: creates, polls, lists) against the
+   * token's requests-per-second budget and its account's. Throws `too_many_requests` with
+   * `retryAfter` when one is spent. Atomic: the limiter increments and compares its counter in one step.
    */
-  async request(token: RateLimitedToken): Promise<void> {
-    const rps = tokenRps(token) ?? this.defaultRps;
-    if (rps !== null) await take(this.limiterFor(rps), token.id);
+  async request(caller: RateLimitedCaller): Promise<void> {
+    const rps = ownRps(caller.token) ?? this.defaultRps;
+    if (rps !== null) await take(this.limiterFor(rps), `t:${caller.token.id}`);
+    const accountRps = ownRps(caller.account);
+    if (accountRps !== null) await take(this.limiterFor(accountRps), `a:${caller.account.id}`);
   }
 
-  /** Counts one create of `service` by `token` against that service's budget, if it has one. */
-  async create(token: RateLimitedToken, service: string): Promise<void> {
+  /** Counts one create of `service` by the caller's account against that service's budget, if it has one. */
+  async create(caller: RateLimitedCaller, service: string): Promise<void> {
     const perService = this.byService.get(service);
-    if (perService) await take(perService, token.id, service);
+    if (perService) await take(perService, caller.account.id, service);
   }
 
   private limiterFor(rps: number): RateLimiterMemory {
@@ -70,9 +78,9 @@ export class RateLimits {
   }
 }
 
-/** The token's own rate if it has a usable one (read defensively: the field may not exist). */
-function tokenRps(token: RateLimitedToken): number | null {
-  const rps = token.rateLimitRps;
+/** A token's or account's own rate if it has a usable one (read defensively: the field may not exist). */
+function ownRps(holder: RateLimited): number | null {
+  const rps = holder.rateLimitRps;
   return typeof rps === 'number' && Number.isFinite(rps) && rps >= 1 ? Math.floor(rps) : null;
 }
 

@@ -1,11 +1,13 @@
 /**
- * Credits: the token owner reads its balance and ledger (`/v1/account`); the operator tops up and
- * adjusts (`/admin/accounts/{tokenId}`, admin token). Errors use the task API envelope.
+ * Accounts. The caller's own account (`/v1/account`, any of its tokens): balance and ledger. The
+ * operator's (`/admin/accounts`, admin token): create, list, read, change and disable accounts,
+ * their tokens, top-ups and adjustments. Errors use the task API envelope.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
 import type { Account, LedgerEntry, LedgerStore } from '../core/ports.js';
 import { isJsonObject, type JsonObject } from '../core/types.js';
+import { ACCOUNT_FIELDS, accountPatchOf, accountView, requireName, TOKEN_FIELDS, tokenPatchOf, tokenView } from './admin-views.js';
 import { authenticate, ownerOf, requireAdmin } from './auth.js';
 import type { DialectContext } from './context.js';
 import { jsonBody } from './request.js';
@@ -14,7 +16,7 @@ const PAGE = 50;
 const MAX_PAGE = 200;
 const MAX_AMOUNT = 1_000_000_000_000;
 
-const account = (a: Account): JsonObject => ({ balance: a.balance, held: a.held, used: a.used });
+const credits = (a: Account): JsonObject => ({ balance: a.balance, held: a.held, used: a.used });
 const entry = (e: LedgerEntry): JsonObject => ({
   seq: e.seq, kind: e.kind, amount: e.amount, task_id: e.taskId, reason: e.reason, at: new Date(e.at).toISOString(),
 });
@@ -23,12 +25,12 @@ const entry = (e: LedgerEntry): JsonObject => ({
 export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', authenticate(ctx));
-    app.get('/balance', async (req) => account(await ledger.account(ownerOf(req).id)));
+    app.get('/balance', async (req) => credits(await ledger.account(ownerOf(req).account.id)));
 
     app.get('/ledger', async (req) => {
       const owner = ownerOf(req);
       const { before, limit } = page(req);
-      const items = await ledger.entries(owner.id, { before, limit: limit + 1 });
+      const items = await ledger.entries(owner.account.id, { before, limit: limit + 1 });
       const shown = items.slice(0, limit);
       const last = shown.at(-1);
       return { items: shown.map(entry), count: shown.length, next_before: items.length > limit && last ? last.seq : null };
@@ -36,12 +38,60 @@ export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
   };
 }
 
+const notFound = (id: string): GatewayError => new GatewayError('not_found', `Account ${id} not found`);
+
 /** Operator routes, mounted at /admin/accounts. */
 export function adminAccountsPlugin(ctx: DialectContext, ledger: LedgerStore) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', async (req) => requireAdmin(req, ctx.tokens));
+    const known = async (id: string) => {
+      const account = await ctx.tokens.getAccount(id);
+      if (!account) throw notFound(id);
+      return account;
+    };
 
-    app.get<{ Params: { id: string } }>('/:id', async (req) => ({ token_id: req.params.id, ...account(await ledger.account(req.params.id)) }));
+    app.post('/', async (req, reply) => {
+      const body = jsonBody(req);
+      const name = requireName(body);
+      const account = await ctx.tokens.createAccount({ ...accountPatchOf(body, ACCOUNT_FIELDS), name });
+      req.log.info({ account_id: account.id }, 'account created');
+      return reply.code(201).send(accountView(account, await ledger.account(account.id)));
+    });
+
+    app.get('/', async () => {
+      const accounts = await ctx.tokens.listAccounts();
+      const items = await Promise.all(accounts.map(async (a) => accountView(a, await ledger.account(a.id))));
+      return { items, count: items.length };
+    });
+
+    app.get<{ Params: { id: string } }>('/:id', async (req) => {
+      const account = await known(req.params.id);
+      return accountView(account, await ledger.account(account.id));
+    });
+
+    app.patch<{ Params: { id: string } }>('/:id', async (req) => {
+      const patch = accountPatchOf(jsonBody(req), [...ACCOUNT_FIELDS, 'disabled']);
+      if (Object.keys(patch).length === 0) throw new GatewayError('bad_request', 'Nothing to update');
+      const account = await ctx.tokens.updateAccount(req.params.id, patch);
+      if (!account) throw notFound(req.params.id);
+      req.log.info({ account_id: account.id, fields: Object.keys(patch) }, 'account updated');
+      return accountView(account, await ledger.account(account.id));
+    });
+
+    app.get<{ Params: { id: string } }>('/:id/tokens', async (req) => {
+      await known(req.params.id);
+      const items = (await ctx.tokens.list(req.params.id)).map(tokenView);
+      return { items, count: items.length };
+    });
+
+    app.post<{ Params: { id: string } }>('/:id/tokens', async (req, reply) => {
+      const body = jsonBody(req);
+      const name = requireName(body);
+      const { name: _name, ...settings } = tokenPatchOf(body, TOKEN_FIELDS);
+      const { record, token } = await ctx.tokens.create(name, settings, { accountId: req.params.id });
+      req.log.info({ token_id: record.id, account_id: record.accountId }, 'token created');
+      return reply.code(201).send({ ...tokenView(record), token });
+    });
 
     for (const kind of ['topup', 'adjust'] as const) {
       app.post<{ Params: { id: string } }>(`/:id/${kind}`, async (req) => {
@@ -51,11 +101,10 @@ export function adminAccountsPlugin(ctx: DialectContext, ledger: LedgerStore) {
         if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 500) {
           throw new GatewayError('bad_request', 'Field reason must be a non-empty string of at most 500 characters');
         }
-        const known = (await ctx.tokens.list()).some((t) => t.id === req.params.id);
-        if (!known) throw new GatewayError('not_found', `Token ${req.params.id} not found`);
-        const after = await ledger.credit(req.params.id, amount, kind, reason.trim(), ctx.tasks.now());
-        req.log.info({ token_id: req.params.id, kind, amount }, 'credits changed');
-        return { token_id: req.params.id, ...account(after) };
+        const account = await known(req.params.id);
+        const after = await ledger.credit(account.id, amount, kind, reason.trim(), ctx.tasks.now());
+        req.log.info({ account_id: account.id, kind, amount }, 'credits changed');
+        return accountView(account, after);
       });
     }
   };

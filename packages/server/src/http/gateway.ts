@@ -29,7 +29,7 @@ import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
 import { openDatabase } from '../store/sqlite/db.js';
 import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
-import { createSqliteTokenStore } from '../store/sqlite/token-store.js';
+import { createSqliteAccountStore } from '../store/sqlite/account-store.js';
 import { createSqliteWebhookStore } from '../store/sqlite/webhook-store.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
@@ -93,7 +93,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
   // The task cache is coherent only while this process holds the database exclusively.
   const store = createSqliteTaskStore(db, { cacheSize: config.sqliteLocking === 'exclusive' ? 10_000 : 0 });
-  const tokenStore = createSqliteTokenStore(db);
+  const tokenStore = createSqliteAccountStore(db);
   const tokens = new TokenService(tokenStore, { now: () => clock.now() });
   // An admin token from the environment is set now; one is generated only once the port is bound
   // (listen), so a start that fails leaves none behind that nobody saw.

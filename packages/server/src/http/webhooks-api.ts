@@ -41,7 +41,7 @@ export function webhooksApiPlugin(ctx: DialectContext, deps: WebhooksApiDeps) {
   const { store, secrets } = deps;
   return async function register(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', authenticate(ctx));
-    const owner = async (req: FastifyRequest): Promise<string> => ownerOf(req).id;
+    const owner = async (req: FastifyRequest): Promise<string> => ownerOf(req).account.id;
 
     app.get('/secret', async (req) => {
       const [secret, ...previous] = await secrets.active(await owner(req));

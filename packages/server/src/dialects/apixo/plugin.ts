@@ -5,7 +5,7 @@
  * Thin: parse → TaskService → render. Submission never waits (APIXO is asynchronous by nature).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { TokenRecord } from '../../accounts/tokens.js';
+import type { Principal } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ServiceDefinition } from '../../core/services.js';
 import type { Task } from '../../core/types.js';
@@ -25,7 +25,7 @@ interface Params {
 
 /** Who is asking and which service the path's model names; resolved before the body is read. */
 interface Resolved {
-  owner: TokenRecord;
+  owner: Principal;
   service: ServiceDefinition;
 }
 
@@ -62,7 +62,7 @@ export function apixoPlugin(ctx: DialectContext) {
       try {
         task = await ctx.tasks.create({
           idempotencyKey: idempotencyKey(req),
-          ownerId: owner.id, service: service.name, dialect: DIALECT, request: body, input, traceId: req.id,
+          ownerId: owner.account.id, service: service.name, dialect: DIALECT, request: body, input, traceId: req.id,
           callbackUrl, meta: { request_type: requestType }, origin: baseUrl(req, ctx.config.publicUrl),
         });
       } catch (err) {
@@ -75,7 +75,7 @@ export function apixoPlugin(ctx: DialectContext) {
     app.get<{ Params: Params }>('/statusTask/:model', { onRequest: resolve }, async (req) => {
       const { owner, service } = resolvedOf(req);
       const taskId = parseTaskId(req.query);
-      const task = await ctx.tasks.get(owner.id, taskId);
+      const task = await ctx.tasks.get(owner.account.id, taskId);
       // Another owner's task, or one of another model's service, is exactly like an unknown id.
       if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
       return success(statusData(task, baseUrl(req, ctx.config.publicUrl)));
@@ -86,9 +86,9 @@ export function apixoPlugin(ctx: DialectContext) {
     app.post<{ Params: Params }>('/cancelTask/:model', { onRequest: resolve }, async (req) => {
       const { owner, service } = resolvedOf(req);
       const taskId = parseCancel(jsonBody(req));
-      const task = await ctx.tasks.get(owner.id, taskId);
+      const task = await ctx.tasks.get(owner.account.id, taskId);
       if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
-      const result = await ctx.tasks.cancel(owner.id, taskId);
+      const result = await ctx.tasks.cancel(owner.account.id, taskId);
       if (result.outcome === 'not_found') throw new GatewayError('not_found', `Task ${taskId} not found`);
       if (result.outcome === 'already_completed') {
         throw new GatewayError('already_completed', `Task ${taskId} had already finished (it was not cancelled and is left as it is)`);

@@ -45,7 +45,7 @@ export function queuePlugin(ctx: DialectContext) {
       const owner = ownerOf(req);
       const services = servicesUnder(ctx.tasks.services, path.app);
       if (services.length === 0) throw new GatewayError('no_api', `App not found: ${path.app}`);
-      const task = await ctx.tasks.get(owner.id, path.id);
+      const task = await ctx.tasks.get(owner.account.id, path.id);
       if (!task || !services.some((s) => s.name === task.service)) throw new GatewayError('not_found', REQUEST_NOT_FOUND);
       return task;
     }
@@ -60,7 +60,7 @@ export function queuePlugin(ctx: DialectContext) {
       const callbackUrl = await webhookUrl(req.query, callbackPolicy(ctx.config));
       const task = await ctx.tasks.create({
         idempotencyKey: idempotencyKey(req),
-        ownerId: owner.id, service: def.name, dialect: DIALECT, request: input, input, traceId: req.id, callbackUrl,
+        ownerId: owner.account.id, service: def.name, dialect: DIALECT, request: input, input, traceId: req.id, callbackUrl,
         meta: { endpoint }, origin: baseUrl(req, ctx.config.publicUrl),
       });
       req.log.info({ task_id: task.id, service: def.name, endpoint }, 'task created');

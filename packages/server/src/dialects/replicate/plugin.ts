@@ -74,7 +74,7 @@ export function replicatePlugin(ctx: DialectContext) {
       try {
         task = await ctx.tasks.create({
           idempotencyKey: idempotencyKey(req),
-          ownerId: owner.id, service: model.service.name, dialect: DIALECT, request: body, input: parsed.input,
+          ownerId: owner.account.id, service: model.service.name, dialect: DIALECT, request: body, input: parsed.input,
           traceId: req.id, callbackUrl: parsed.webhook, meta, webhookEvents: taskWebhookEvents(parsed.eventsFilter), origin: base(req),
         });
       } catch (err) {
@@ -115,7 +115,7 @@ export function replicatePlugin(ctx: DialectContext) {
     });
 
     app.get<{ Params: IdParams }>('/predictions/:id', { onRequest: authenticate }, async (req) => {
-      const { task, model } = await visible(ownerOf(req).id, req.params.id);
+      const { task, model } = await visible(ownerOf(req).account.id, req.params.id);
       return render(req, task, model);
     });
 
@@ -123,8 +123,8 @@ export function replicatePlugin(ctx: DialectContext) {
     // nothing later overwrites it); a finished one is returned unchanged, as Replicate does.
     app.post<{ Params: IdParams }>('/predictions/:id/cancel', { onRequest: authenticate }, async (req) => {
       const owner = ownerOf(req);
-      const { model } = await visible(owner.id, req.params.id);
-      const result = await ctx.tasks.cancel(owner.id, req.params.id);
+      const { model } = await visible(owner.account.id, req.params.id);
+      const result = await ctx.tasks.cancel(owner.account.id, req.params.id);
       if (result.outcome === 'not_found') throw new GatewayError('not_found', NOT_FOUND);
       if (result.outcome === 'cancelled') req.log.info({ task_id: result.task.id }, 'prediction canceled');
       return render(req, result.task, model);
@@ -135,7 +135,7 @@ export function replicatePlugin(ctx: DialectContext) {
       const before = parseCursor(req.query);
       const services = models.exposedServices();
       if (services.length === 0) return page([], null);
-      const rows = await ctx.tasks.list({ ownerId: owner.id, before, services, limit: PAGE_SIZE + 1 });
+      const rows = await ctx.tasks.list({ ownerId: owner.account.id, before, services, limit: PAGE_SIZE + 1 });
       const shown = rows.slice(0, PAGE_SIZE);
       const root = apiRoot(req);
       const results: JsonObject[] = [];
@@ -154,7 +154,7 @@ export function replicatePlugin(ctx: DialectContext) {
       const { id } = req.params;
       let found: Task;
       if (bearerToken(req) !== null) {
-        found = (await visible((await requireToken(req, ctx)).id, id)).task;
+        found = (await visible((await requireToken(req, ctx)).account.id, id)).task;
       } else {
         const secret = parseStreamKey(req.query);
         if (!secret) throw new GatewayError('no_token');

@@ -41,7 +41,7 @@ export function taskApiPlugin(ctx: DialectContext) {
 
       const task = await ctx.tasks.create({
         idempotencyKey: idempotencyKey(req),
-        ownerId: owner.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
+        ownerId: owner.account.id, service: def.name, dialect: DIALECT, request: body, input, traceId: req.id, callbackUrl,
         origin: baseUrl(req, ctx.config.publicUrl),
       });
       req.log.info({ task_id: task.id, service: def.name }, 'task created');
@@ -64,7 +64,7 @@ export function taskApiPlugin(ctx: DialectContext) {
         case 'retrieve': {
           const id = body.id ?? body.task_id;
           if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
-          const task = await ctx.tasks.get(owner.id, id);
+          const task = await ctx.tasks.get(owner.account.id, id);
           if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
           return retrieveItem(task, shapeOf(task.service), base);
         }
@@ -74,16 +74,16 @@ export function taskApiPlugin(ctx: DialectContext) {
             throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
           }
           if (ids.length > MAX_BATCH) throw new GatewayError('bad_request', `Field ids holds ${ids.length} ids; at most ${MAX_BATCH} per call`);
-          const items = (await ctx.tasks.getMany(owner.id, ids as string[])).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
+          const items = (await ctx.tasks.getMany(owner.account.id, ids as string[])).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
           return { items, count: items.length };
         }
         case 'cancel': {
           // A taskgate extension, through the same core cancel as the other dialects: the task as
           // `retrieve` shows it once cancelled, or 409 `already_completed` if it had finished.
           const id = cancelId(body);
-          const task = await ctx.tasks.get(owner.id, id);
+          const task = await ctx.tasks.get(owner.account.id, id);
           if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
-          const result = await ctx.tasks.cancel(owner.id, id);
+          const result = await ctx.tasks.cancel(owner.account.id, id);
           if (result.outcome === 'not_found') throw new GatewayError('not_found', `Task ${id} not found`);
           if (result.outcome === 'already_completed') {
             throw new GatewayError('already_completed', `Task ${id} had already finished (it was not cancelled and is left as it is)`);

@@ -1,88 +1,149 @@
-/** The SQLite driver of the TokenStore contract. */
-import type { TokenPatch, TokenRecord, TokenStore } from '../../accounts/tokens.js';
+/** The SQLite driver of the AccountStore contract (accounts, their tokens, gateway settings). */
+import type { AccountPatch, AccountRecord, AccountStore, TokenPatch, TokenRecord } from '../../accounts/records.js';
 import type { Db } from './db.js';
 
 interface TokenRow {
   id: string;
+  account_id: string;
   name: string;
   created_at: number;
   allowed_services: string;
   expires_at: number | null;
   disabled: number;
   rate_limit_rps: number | null;
+}
+
+interface AccountRow {
+  owner_id: string;
+  name: string;
+  created_at: number;
+  disabled: number;
+  rate_limit_rps: number | null;
   max_concurrency: number | null;
 }
 
-const COLUMNS = 'id, name, created_at, allowed_services, expires_at, disabled, rate_limit_rps, max_concurrency';
+const TOKEN_COLUMNS = 'k.id, k.account_id, k.name, k.created_at, k.allowed_services, k.expires_at, k.disabled, k.rate_limit_rps';
+const ACCOUNT_COLUMNS = 'a.owner_id, a.name, a.created_at, a.disabled, a.rate_limit_rps, a.max_concurrency';
 
 function patterns(json: string): string[] {
   const parsed: unknown = JSON.parse(json);
   return Array.isArray(parsed) ? parsed.filter((p): p is string => typeof p === 'string') : [];
 }
 
-const toRecord = (row: TokenRow): TokenRecord => ({
+const toToken = (row: TokenRow): TokenRecord => ({
   id: row.id,
+  accountId: row.account_id,
   name: row.name,
   createdAt: row.created_at,
   allowedServices: patterns(row.allowed_services),
   expiresAt: row.expires_at,
   disabled: row.disabled === 1,
   rateLimitRps: row.rate_limit_rps,
+});
+
+const toAccount = (row: AccountRow): AccountRecord => ({
+  id: row.owner_id,
+  name: row.name,
+  createdAt: row.created_at,
+  disabled: row.disabled === 1,
+  rateLimitRps: row.rate_limit_rps,
   maxConcurrency: row.max_concurrency,
 });
 
-/** Patch fields → columns (each present field is written; null clears an optional one). */
-function assignments(patch: TokenPatch): { sql: string; values: (string | number | null)[] } {
-  const sets: string[] = [];
-  const values: (string | number | null)[] = [];
-  const set = (column: string, value: string | number | null): void => {
-    sets.push(`${column} = ?`);
-    values.push(value);
+type Value = string | number | null;
+
+/** Present fields → `column = ?` assignments (null clears an optional one). */
+function assignments(fields: Array<[string, Value | boolean | undefined]>): { sql: string; values: Value[] } {
+  const present = fields.filter((f): f is [string, Value | boolean] => f[1] !== undefined);
+  return {
+    sql: present.map(([column]) => `${column} = ?`).join(', '),
+    values: present.map(([, v]) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)),
   };
-  if (patch.name !== undefined) set('name', patch.name);
-  if (patch.allowedServices !== undefined) set('allowed_services', JSON.stringify(patch.allowedServices));
-  if (patch.expiresAt !== undefined) set('expires_at', patch.expiresAt);
-  if (patch.disabled !== undefined) set('disabled', patch.disabled ? 1 : 0);
-  if (patch.rateLimitRps !== undefined) set('rate_limit_rps', patch.rateLimitRps);
-  if (patch.maxConcurrency !== undefined) set('max_concurrency', patch.maxConcurrency);
-  return { sql: sets.join(', '), values };
 }
 
-export function createSqliteTokenStore(db: Db): TokenStore {
-  const insert = db.prepare<[string, string, string, number, string, number | null, number, number | null, number | null]>(
-    `INSERT INTO tokens (id, name, token_hash, created_at, allowed_services, expires_at, disabled, rate_limit_rps, max_concurrency)
+const tokenFields = (p: TokenPatch): Array<[string, Value | boolean | undefined]> => [
+  ['name', p.name],
+  ['allowed_services', p.allowedServices && JSON.stringify(p.allowedServices)],
+  ['expires_at', p.expiresAt],
+  ['disabled', p.disabled],
+  ['rate_limit_rps', p.rateLimitRps],
+];
+
+const accountFields = (p: AccountPatch): Array<[string, Value | boolean | undefined]> => [
+  ['name', p.name],
+  ['disabled', p.disabled],
+  ['rate_limit_rps', p.rateLimitRps],
+  ['max_concurrency', p.maxConcurrency],
+];
+
+export function createSqliteAccountStore(db: Db): AccountStore {
+  const insertAccount = db.prepare<[string, string, number, number, number | null, number | null]>(
+    `INSERT INTO accounts (owner_id, name, created_at, disabled, rate_limit_rps, max_concurrency) VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  const accountById = db.prepare<[string], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.owner_id = ?`);
+  // Ledger rows may exist for owners that never had a token (created_at 0): they are listed too.
+  const allAccounts = db.prepare<[], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.created_at, a.owner_id`);
+  const insertToken = db.prepare<[string, string, string, string, number, string, number | null, number, number | null]>(
+    `INSERT INTO tokens (id, account_id, name, token_hash, created_at, allowed_services, expires_at, disabled, rate_limit_rps)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const byHash = db.prepare<[string], TokenRow>(`SELECT ${COLUMNS} FROM tokens WHERE token_hash = ?`);
-  const byId = db.prepare<[string], TokenRow>(`SELECT ${COLUMNS} FROM tokens WHERE id = ?`);
-  const all = db.prepare<[], TokenRow>(`SELECT ${COLUMNS} FROM tokens ORDER BY created_at, id`);
+  const byHash = db.prepare<[string], TokenRow & { [K in keyof AccountRow as `a_${K}`]: AccountRow[K] }>(
+    `SELECT ${TOKEN_COLUMNS}, a.owner_id AS a_owner_id, a.name AS a_name, a.created_at AS a_created_at, a.disabled AS a_disabled,
+            a.rate_limit_rps AS a_rate_limit_rps, a.max_concurrency AS a_max_concurrency
+     FROM tokens k JOIN accounts a ON a.owner_id = k.account_id WHERE k.token_hash = ?`,
+  );
+  const tokenById = db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens k WHERE k.id = ?`);
+  const allTokens = db.prepare<[], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens k ORDER BY k.created_at, k.id`);
+  const accountTokens = db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens k WHERE k.account_id = ? ORDER BY k.created_at, k.id`);
+  const setHash = db.prepare<[string, string]>('UPDATE tokens SET token_hash = ? WHERE id = ?');
   const del = db.prepare<[string]>('DELETE FROM tokens WHERE id = ?');
   const getSetting = db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck();
   const setSetting = db.prepare<[string, string]>(
     'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   );
-  const find = (id: string): TokenRecord | null => {
-    const row = byId.get(id);
-    return row ? toRecord(row) : null;
+  const findToken = (id: string): TokenRecord | null => {
+    const row = tokenById.get(id);
+    return row ? toToken(row) : null;
   };
-  const update = db.transaction((id: string, patch: TokenPatch): TokenRecord | null => {
-    const { sql, values } = assignments(patch);
-    if (sql !== '') db.prepare(`UPDATE tokens SET ${sql} WHERE id = ?`).run(...values, id);
-    return find(id);
+  const findAccount = (id: string): AccountRecord | null => {
+    const row = accountById.get(id);
+    return row ? toAccount(row) : null;
+  };
+  const addAccount = (a: AccountRecord): void =>
+    void insertAccount.run(a.id, a.name, a.createdAt, a.disabled ? 1 : 0, a.rateLimitRps, a.maxConcurrency);
+  const update = <T>(table: string, key: string, fields: Array<[string, Value | boolean | undefined]>, read: (id: string) => T) =>
+    db.transaction((id: string): T => {
+      const { sql, values } = assignments(fields);
+      if (sql !== '') db.prepare(`UPDATE ${table} SET ${sql} WHERE ${key} = ?`).run(...values, id);
+      return read(id);
+    });
+  const addToken = db.transaction((rec: TokenRecord & { hash: string }, account?: AccountRecord) => {
+    if (account) addAccount(account);
+    if (!accountById.get(rec.accountId)) throw new Error(`no account ${rec.accountId}`);
+    insertToken.run(
+      rec.id, rec.accountId, rec.name, rec.hash, rec.createdAt, JSON.stringify(rec.allowedServices), rec.expiresAt,
+      rec.disabled ? 1 : 0, rec.rateLimitRps,
+    );
   });
   return {
-    insertToken: async (rec) =>
-      void insert.run(
-        rec.id, rec.name, rec.hash, rec.createdAt, JSON.stringify(rec.allowedServices), rec.expiresAt,
-        rec.disabled ? 1 : 0, rec.rateLimitRps, rec.maxConcurrency,
-      ),
+    insertAccount: async (rec) => addAccount(rec),
+    getAccount: async (id) => findAccount(id),
+    listAccounts: async () => allAccounts.all().map(toAccount),
+    updateAccount: async (id, patch) => update('accounts', 'owner_id', accountFields(patch), findAccount)(id),
+    insertToken: async (rec, account) => addToken(rec, account),
     findTokenByHash: async (hash) => {
       const row = byHash.get(hash);
-      return row ? toRecord(row) : null;
+      if (!row) return null;
+      const account = toAccount({
+        owner_id: row.a_owner_id, name: row.a_name, created_at: row.a_created_at, disabled: row.a_disabled,
+        rate_limit_rps: row.a_rate_limit_rps, max_concurrency: row.a_max_concurrency,
+      });
+      return { token: toToken(row), account };
     },
-    getToken: async (id) => find(id),
-    listTokens: async () => all.all().map(toRecord),
-    updateToken: async (id, patch) => update(id, patch),
+    getToken: async (id) => findToken(id),
+    listTokens: async (accountId) => (accountId === undefined ? allTokens.all() : accountTokens.all(accountId)).map(toToken),
+    updateToken: async (id, patch) => update('tokens', 'id', tokenFields(patch), findToken)(id),
+    replaceTokenHash: async (id, hash) => (setHash.run(hash, id).changes === 1 ? findToken(id) : null),
     deleteToken: async (id) => del.run(id).changes === 1,
     getSetting: async (key) => getSetting.get(key) ?? null,
     setSetting: async (key, value) => void setSetting.run(key, value),

@@ -48,12 +48,12 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       `SELECT count(*) FROM tasks t WHERE service = ? AND state = 'running' AND lease_expires_at > ? AND ${local}`,
     )
     .pluck();
-  // The owner's cap: the token's own max_concurrency, else the request's default (NULL: none).
+  // The owner's cap: its account's max_concurrency, else the request's default (NULL: none).
   // Owners already at their cap are left out, so their queued tasks never block other owners'.
   // `state IN ('queued', 'running')` repeats the partial index's condition so SQLite uses it
   // (it does not infer it from `state = 'queued'`) instead of scanning every task ever stored.
   const due = (where: string, order: string) =>
-    `SELECT t.*, COALESCE(k.max_concurrency, @cap) AS owner_cap FROM tasks t LEFT JOIN tokens k ON k.id = t.owner_id
+    `SELECT t.*, COALESCE(k.max_concurrency, @cap) AS owner_cap FROM tasks t LEFT JOIN accounts k ON k.owner_id = t.owner_id
      WHERE t.service = @service AND t.state IN ('queued', 'running') AND ${where}
        AND (COALESCE(k.max_concurrency, @cap) IS NULL
             OR (SELECT count(*) FROM tasks r WHERE r.owner_id = t.owner_id AND r.state = 'running' AND r.lease_expires_at > @now)
