@@ -21,10 +21,15 @@ const limit = (over: Partial<ServiceClaimLimit> = {}): ServiceClaimLimit => ({
   service: 'demo/image', concurrency: 10, timeoutMs: 5000, ...over,
 });
 
-export function runStoreSuite(name: string, open: () => TaskStore): void {
-  describe(`TaskStore contract: ${name}`, () => {
+/** `skip`: a reason to skip the whole suite (a driver whose database is unreachable), shown in the report. */
+export interface SuiteOptions {
+  skip?: string | false;
+}
+
+export function runStoreSuite(name: string, open: () => TaskStore | Promise<TaskStore>, opts: SuiteOptions = {}): void {
+  describe(`TaskStore contract: ${name}`, { skip: opts.skip ?? false }, () => {
     test('insert and get round-trip every field', async () => {
-      const s = open();
+      const s = await open();
       const t = newTask({ callbackUrl: 'https://x.test/cb' });
       const inserted = await s.insert(t);
       assert.equal(inserted.state, 'queued');
@@ -37,7 +42,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('a follow-up is kept with its task (null for a new generation)', async () => {
-      const s = open();
+      const s = await open();
       const file: OutputFile = { id: 'img-1', kind: 'image', contentType: 'image/png', path: '/files/k/image.png', bytes: 10, width: 64, height: 64 };
       const followUp: FollowUp = { action: 'upscale2', kind: 'upscale', index: 2, parent: { taskId: 'parent-1', file, input: { prompt: 'p' }, seed: 7, kind: null } };
       const t = await s.insert(newTask({ input: { action: 'upscale2', image_id: 'img-1' }, followUp }));
@@ -48,7 +53,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('findByOutputFile: the owner’s succeeded task by an output file id; another owner’s, unknown and unfinished ones alike are null', async () => {
-      const s = open();
+      const s = await open();
       const file = (id: string): OutputFile => ({ id, kind: 'image', contentType: 'image/png', path: `/files/${id}/image.png`, bytes: 10 });
       const ok = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
       const failed = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
@@ -66,7 +71,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('getMany keeps the asked order and only the owner’s tasks', async () => {
-      const s = open();
+      const s = await open();
       const a = await s.insert(newTask());
       const b = await s.insert(newTask());
       const foreign = await s.insert(newTask({ ownerId: 'owner-2' }));
@@ -76,7 +81,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('claimDue takes due tasks oldest first, under the service concurrency across workers', async () => {
-      const s = open();
+      const s = await open();
       const first = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
       const second = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
       await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
@@ -97,7 +102,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('claimDue never takes more than `max` tasks, all services together', async () => {
-      const s = open();
+      const s = await open();
       for (let i = 0; i < 3; i++) await s.insert(newTask({ service: 'a/x' }));
       for (let i = 0; i < 3; i++) await s.insert(newTask({ service: 'b/x' }));
       const claimed = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit({ service: 'a/x' }), limit({ service: 'b/x' })] });
@@ -106,7 +111,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('an expired lease is claimable again; start time and deadline are kept', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       assert.deepEqual(await s.claimDue({ workerId: 'B', now: 1099, leaseMs: 1000, max: 10, services: [limit()] }), []);
@@ -123,7 +128,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('extendLeases renews, in one call, exactly the leases the worker still holds', async () => {
-      const s = open();
+      const s = await open();
       const [a, b, c, d, queued] = await Promise.all([1, 2, 3, 4, 5].map((n) => s.insert(newTask({ createdAt: n, runAfter: n }))));
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 4, services: [limit()] });
       await s.finish({ id: b!.id, workerId: 'A', now: 150, state: 'succeeded', output: { files: [] } });
@@ -144,7 +149,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('finish is a compare-and-set on running + lease owner, applied once', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       assert.equal(await s.finish({ id: t.id, workerId: 'A', now: 1, state: 'succeeded', output: { files: [] } }), null, 'queued cannot finish');
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
@@ -163,7 +168,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('terminate cancels a running task; its worker can then neither finish nor renew it', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask({ meta: { webhook_events_filter: ['completed'] } }));
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       const cancelled = await s.terminate({ id: t.id, from: ['queued', 'running'], state: 'cancelled', error: { code: 'cancelled', message: 'by user' }, now: 150 });
@@ -177,7 +182,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('progress messages become the task’s log lines, in order', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
       await s.setProgress(t.id, 'A', 0.1, 'step 1', 101);
@@ -193,7 +198,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('queuePosition counts queued tasks of the same service claimed before this one', async () => {
-      const s = open();
+      const s = await open();
       const a = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
       const b = await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
       const c = await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
@@ -207,7 +212,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('list pages an owner’s tasks newest first, optionally for some services only', async () => {
-      const s = open();
+      const s = await open();
       const ids: string[] = [];
       // v7-like ids: lexical order is creation order.
       for (let i = 0; i < 5; i++) ids.push((await s.insert(newTask({ id: `0000000${i}-0000-7000-8000-000000000000`, service: i % 2 ? 'a/x' : 'b/x' }))).id);
@@ -223,7 +228,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('get reflects every write at once (lease renewals and releases included)', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       assert.equal((await s.get(t.id))?.state, 'queued');
       const [claimed] = await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit()] });
@@ -244,7 +249,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('terminate ends only from the listed states; releaseLeases frees a worker’s tasks', async () => {
-      const s = open();
+      const s = await open();
       const queued = await s.insert(newTask());
       const failed = await s.terminate({ id: queued.id, from: ['queued'], state: 'failed', error: { code: 'timeout', message: 'late' }, now: 50 });
       assert.deepEqual([failed?.state, failed?.error?.code, failed?.finishedAt], ['failed', 'timeout', 50]);
@@ -259,7 +264,7 @@ export function runStoreSuite(name: string, open: () => TaskStore): void {
     });
 
     test('returnLeases (a clean stop) hands tasks back without counting the attempt', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       for (let i = 0; i < 5; i++) {
         const [claimed] = await s.claimDue({ workerId: `w${i}`, now: 100 + i, leaseMs: 100_000, max: 10, services: [limit()] });

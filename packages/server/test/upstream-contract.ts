@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ServiceClaimLimit, TaskStore } from '../src/core/ports.js';
 import type { UpstreamRef } from '../src/core/upstream.js';
-import { newTask } from './store-contract.js';
+import { newTask, type SuiteOptions } from './store-contract.js';
 
 const limit: ServiceClaimLimit = { service: 'demo/image', concurrency: 10, timeoutMs: 60_000 };
 const ref = (id: string): UpstreamRef => ({ id, urls: { status: `https://up.test/requests/${id}/status` }, data: { model: 'm' } });
@@ -21,10 +21,10 @@ async function submitted(s: TaskStore, over = {}) {
   return { id: t.id, task };
 }
 
-export function runUpstreamSuite(name: string, open: () => TaskStore): void {
-  describe(`UpstreamStore contract: ${name}`, () => {
+export function runUpstreamSuite(name: string, open: () => TaskStore | Promise<TaskStore>, opts: SuiteOptions = {}): void {
+  describe(`UpstreamStore contract: ${name}`, { skip: opts.skip ?? false }, () => {
     test('recordSubmitted keeps the reference and releases the worker, once, only for the lease holder', async () => {
-      const s = open();
+      const s = await open();
       const { id, task } = await submitted(s);
       assert.deepEqual([task?.state, task?.leaseOwner, task?.leaseExpiresAt], ['running', null, null]);
       assert.deepEqual(await s.get(id), task);
@@ -41,7 +41,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('recordSubmitting marks a submit in progress; it is found again if its answer is never stored', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
       assert.equal(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'B', channel: 'fal-main', now: 105 }), false, 'not the lease holder');
@@ -60,7 +60,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('clearSubmitting drops an answered submit mark, for the lease holder only, never a stored reference', async () => {
-      const s = open();
+      const s = await open();
       const t = await s.insert(newTask());
       await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 10, services: [limit] });
       assert.ok(await s.upstream.recordSubmitting({ taskId: t.id, workerId: 'A', channel: 'fal-main', now: 105 }));
@@ -75,7 +75,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('a task waiting upstream is never claimed to run locally again, whatever the time', async () => {
-      const s = open();
+      const s = await open();
       const { id } = await submitted(s);
       assert.deepEqual(await s.claimDue({ workerId: 'B', now: 10_000_000, leaseMs: 1000, max: 10, services: [limit] }), []);
       assert.equal((await s.get(id))?.attempts, 1);
@@ -83,7 +83,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('due polls are claimed under a short poll lease, per channel cap, and come back when the lease expires', async () => {
-      const s = open();
+      const s = await open();
       const { id, task } = await submitted(s);
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 199, leaseMs: 50, channels: channels() }), [], 'not due yet');
       assert.deepEqual(await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: [{ channel: 'other', max: 10 }] }), [], 'other channel');
@@ -103,7 +103,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('aheadMs: polls due soon join a due one of their channel, never on their own', async () => {
-      const s = open();
+      const s = await open();
       const ids: string[] = [];
       for (const next of [200, 230, 260, 400]) {
         const t = await s.insert(newTask());
@@ -121,7 +121,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('recordPolls keeps what each saw, raises progress, sets the next poll, and gives the poll lease back', async () => {
-      const s = open();
+      const s = await open();
       const { id, task } = await submitted(s);
       const b = await submitted(s);
       const record = (workerId: string, now: number, polls: Array<[string, number | null, number]>) =>
@@ -154,7 +154,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('a callback’s poll goes before a backlog of polls that are merely due', async () => {
-      const s = open();
+      const s = await open();
       const ids: string[] = [];
       for (const next of [200, 210, 220]) {
         const t = await s.insert(newTask());
@@ -169,7 +169,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('takeTask: only the poll lease holder takes the task lease, once, and only while the task runs', async () => {
-      const s = open();
+      const s = await open();
       const { id } = await submitted(s);
       assert.equal(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 200, leaseMs: 50 }), null, 'no poll lease');
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
@@ -183,7 +183,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('a terminal poll goes through finish: exactly once, and the task is never polled again', async () => {
-      const s = open();
+      const s = await open();
       const { id } = await submitted(s);
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 50, channels: channels() });
       assert.ok(await s.upstream.takeTask({ taskId: id, workerId: 'P', now: 210, leaseMs: 50 }));
@@ -200,7 +200,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('a clean stop drops a poll lease without counting an attempt; the poll is due again at once', async () => {
-      const s = open();
+      const s = await open();
       const { id } = await submitted(s);
       await s.upstream.claimDuePolls({ workerId: 'P', now: 200, leaseMs: 5000, channels: channels() });
       assert.deepEqual(await s.runningLeaseOwners(), ['P'], 'poll lease owners count for dead-worker detection');
@@ -215,7 +215,7 @@ export function runUpstreamSuite(name: string, open: () => TaskStore): void {
     });
 
     test('cancel or timeout while waiting upstream ends the polls; counts per channel', async () => {
-      const s = open();
+      const s = await open();
       const a = await submitted(s);
       const b = await submitted(s);
       assert.deepEqual(await s.upstream.inFlightByChannel(), { 'fal-main': 2 });

@@ -19,16 +19,19 @@ function dataDir(): string {
   return resolve(baseDir, process.env.TASKGATE_DATA ?? './data');
 }
 
-async function offlineTokens(): Promise<{ tokens: TokenService; close: () => void }> {
-  const [{ TokenService }, { openDatabase }, { createSqliteAccountStore }] = await Promise.all([
-    import('../accounts/tokens.js'), import('../store/sqlite/db.js'), import('../store/sqlite/account-store.js'),
+async function offlineTokens(): Promise<{ tokens: TokenService; close: () => Promise<void> }> {
+  const [{ TokenService }, { loadConfig }, { createStores }] = await Promise.all([
+    import('../accounts/tokens.js'), import('../config/load.js'), import('../store/factory.js'),
   ]);
-  const db = openDatabase(resolve(dataDir(), 'taskgate.db'));
-  return { tokens: new TokenService(createSqliteAccountStore(db)), close: () => db.close() };
+  // The store the gateway uses: the data dir's SQLite file, or TASKGATE_DATABASE_URL's Postgres.
+  const stores = await createStores(loadConfig(process.env, baseDir), dataDir());
+  return { tokens: new TokenService(stores.accounts), close: () => stores.close() };
 }
 
 async function serve(): Promise<void> {
-  const [{ loadConfig }, { createGateway }] = await Promise.all([import('../config/load.js'), import('../http/gateway.js')]);
+  const [{ loadConfig }, { createGateway }, { storeLabel }] = await Promise.all([
+    import('../config/load.js'), import('../http/gateway.js'), import('../store/factory.js'),
+  ]);
   const config = loadConfig(process.env, baseDir);
   const gateway = await createGateway({ config, dataDir: dataDir(), adminToken: process.env.TASKGATE_ADMIN_TOKEN || undefined });
   let url: string;
@@ -51,7 +54,7 @@ async function serve(): Promise<void> {
         `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n`,
     );
   }
-  gateway.log.info({ url, data: dataDir(), services: Object.keys(config.services) }, 'taskgate listening');
+  gateway.log.info({ url, data: dataDir(), store: storeLabel(config, dataDir()), services: Object.keys(config.services) }, 'taskgate listening');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -75,7 +78,7 @@ async function withTokens(fn: (tokens: TokenService) => Promise<void>): Promise<
   try {
     await fn(tokens);
   } finally {
-    close();
+    await close();
   }
 }
 
@@ -101,7 +104,7 @@ export function addServerCommands(program: Command): void {
     .action(async () => {
       const { tokens: t, close } = await offlineTokens();
       process.stdout.write(`${await t.resetAdmin()}\n`);
-      close();
+      await close();
     });
 
   program

@@ -141,6 +141,20 @@ export const configSchema = z.strictObject({
   sqliteSync: z.enum(['normal', 'full']).default('normal'),
   /** `exclusive`: the gateway holds the database alone (fast; a second process is refused). */
   sqliteLocking: z.enum(['exclusive', 'shared']).default('exclusive'),
+  /**
+   * Where tasks, accounts, the ledger and the webhook outbox live: null (the default) is the
+   * embedded SQLite file in the data dir; a `postgres://` URL is a Postgres database that several
+   * gateway nodes can share (TASKGATE_DATABASE_URL). Credentials in it are never printed.
+   */
+  databaseUrl: z.string().regex(/^postgres(?:ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').nullable().default(null),
+  /** Most connections this node opens to Postgres. */
+  databasePoolSize: z.number().int().min(2).max(1000).default(10),
+  /**
+   * Redis (TASKGATE_REDIS_URL, `redis://` or `rediss://`): shared rate limits and channel caps,
+   * and task-change notifications across nodes. An accelerator only: null (the default) or an
+   * unreachable Redis leaves each node on its own limits and on Postgres alone.
+   */
+  redisUrl: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').nullable().default(null),
   /** Relayed services (those with `channels`): the poll scheduler and the copy of results. */
   relay: z
     .strictObject({

@@ -27,16 +27,12 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
-import { openDatabase } from '../store/sqlite/db.js';
-import { createSqliteTaskStore } from '../store/sqlite/task-store.js';
-import { createSqliteAccountStore } from '../store/sqlite/account-store.js';
-import { createSqliteWebhookStore } from '../store/sqlite/webhook-store.js';
+import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { WebhookSecrets } from '../webhooks/secrets.js';
 import { webhooksApiPlugin } from './webhooks-api.js';
 import { accountPlugin, adminAccountsPlugin } from './accounts-api.js';
-import { createSqliteLedgerStore } from '../store/sqlite/ledger.js';
 import { adminPlugin } from './admin.js';
 import { jsonBodyParser } from './body.js';
 import { serviceDefinitions } from './services.js';
@@ -56,6 +52,8 @@ export interface GatewayOptions {
   /** Where channel keys (`apiKeyEnv`) are read from; default process.env. */
   env?: NodeJS.ProcessEnv;
   workerId?: string;
+  /** The stores to use (the gateway closes them); default: built from the configuration (store/factory.ts). */
+  stores?: Stores;
 }
 
 export interface Gateway {
@@ -90,10 +88,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services));
   const log = gatewayLogger(opts.logger ?? pino({ level: config.logLevel }));
   const clock = opts.clock ?? systemClock;
-  const db = openDatabase(join(opts.dataDir, 'taskgate.db'), { synchronous: config.sqliteSync, locking: config.sqliteLocking });
-  // The task cache is coherent only while this process holds the database exclusively.
-  const store = createSqliteTaskStore(db, { cacheSize: config.sqliteLocking === 'exclusive' ? 10_000 : 0 });
-  const tokenStore = createSqliteAccountStore(db);
+  const stores = opts.stores ?? (await createStores(config, opts.dataDir));
+  const store = stores.tasks;
+  const tokenStore = stores.accounts;
   const tokens = new TokenService(tokenStore, { now: () => clock.now() });
   // An admin token from the environment is set now; one is generated only once the port is bound
   // (listen), so a start that fails leaves none behind that nobody saw.
@@ -121,7 +118,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       })
     : null;
 
-  const webhookStore = createSqliteWebhookStore(db);
+  const webhookStore = stores.webhooks;
   const webhookSecrets = new WebhookSecrets(webhookStore, clock, config.webhooks.secretOverlapSeconds);
   let listenUrl = `http://${config.host}:${config.port}`;
   const webhooks = config.webhooks.enabled
@@ -197,7 +194,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
   await app.register(replicatePlugin(ctx), { prefix: '/v1' });
-  const ledger = createSqliteLedgerStore(db);
+  const ledger = stores.ledger;
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
@@ -241,7 +238,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await app.close();
       clearTimeout(force);
       tasks.close();
-      await store.close();
+      await stores.close();
     },
   };
 }

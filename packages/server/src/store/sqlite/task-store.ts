@@ -8,7 +8,7 @@ import type { Db } from './db.js';
 import { createFileIndex } from './file-index.js';
 import { GroupCommit } from './group-commit.js';
 import { TaskCache } from './task-cache.js';
-import { newTaskToTask, one, toTask, type TaskRow } from './task-row.js';
+import { newTaskToTask, one, toTask, type TaskRow } from '../task-row.js';
 import { createTaskLedger } from './ledger.js';
 import { createOutbox } from './webhook-store.js';
 import { createUpstreamStore } from './upstream-store.js';

@@ -1,7 +1,7 @@
-/** The `tasks` row as SQLite holds it, and the Task it reads as. */
-import { STORED_MAX_DEPTH, clipDepth } from '../../core/json.js';
-import type { NewTask } from '../../core/ports.js';
-import type { FollowUp, JsonObject, JsonValue, Task, TaskError, TaskOutput, TaskState, WebhookEvent } from '../../core/types.js';
+/** The `tasks` row as the drivers hold it (JSON columns as text, times as Unix ms), and the Task it reads as. */
+import { STORED_MAX_DEPTH, clipDepth } from '../core/json.js';
+import type { NewTask } from '../core/ports.js';
+import type { FollowUp, JsonObject, JsonValue, Task, TaskError, TaskOutput, TaskState, WebhookEvent } from '../core/types.js';
 
 export interface TaskRow {
   id: string;
