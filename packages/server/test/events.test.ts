@@ -1,7 +1,7 @@
 /** Typed task events are emitted after each transition has committed, in order, once each. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TaskEventName } from '../src/core/events.js';
+import type { LocalTaskEvent as TaskEventName } from '../src/core/events.js';
 import { startGateway } from './helpers.js';
 
 test('a task emits queued → started → progress… → succeeded / failed, each after its commit', async () => {

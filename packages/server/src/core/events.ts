@@ -13,7 +13,16 @@ export interface TaskEventMap {
   'task:failed': { task: Task };
   /** `previous` tells the worker holding a running task to abort its provider. */
   'task:cancelled': { task: Task; previous: Task['state'] };
+  /**
+   * Another gateway node changed this task (`event` is what it emitted there), as a TaskFeed
+   * reported it: committed, but not read here. Workers wake; waiters re-read the task.
+   */
+  'task:remote': { id: string; event: LocalTaskEvent };
 }
+
+/** The events a node emits for its own transitions (the ones a TaskFeed carries to other nodes). */
+export type LocalTaskEvent = 'task:queued' | 'task:started' | 'task:progress' | 'task:succeeded' | 'task:failed' | 'task:cancelled';
+export const LOCAL_TASK_EVENTS: readonly LocalTaskEvent[] = ['task:queued', 'task:started', 'task:progress', 'task:succeeded', 'task:failed', 'task:cancelled'];
 
 export type TaskEventName = keyof TaskEventMap;
 type Listener<E extends TaskEventName> = (payload: TaskEventMap[E]) => void;

@@ -2,6 +2,7 @@
  * The contracts core depends on. Drivers (store/), providers (providers/) and the file store
  * implement them; core never imports an implementation.
  */
+import type { LocalTaskEvent } from './events.js';
 import type { UpstreamStore } from './upstream.js';
 import type {
   DeliveryAttempt, FollowUp, JsonObject, OutputFile, Task, TaskError, TaskLog, TaskOutput, TaskState, WebhookDelivery,
@@ -275,6 +276,27 @@ export interface Provider {
    * aborts `ctx.signal`; providers that only work locally need nothing more.
    */
   cancel?(task: Task): Promise<void>;
+}
+
+/**
+ * Task changes between gateway nodes (Redis pub/sub, or Postgres LISTEN/NOTIFY): an accelerator,
+ * never the source of truth. A change announced here is already committed; a change that is
+ * never announced (the connection was down) is still found by polling the store.
+ */
+export interface TaskFeed {
+  /** What carries the changes, for logs (`redis`, `postgres`). */
+  readonly kind: string;
+  /** Tells the other nodes this node changed a task (after the commit). Never throws. */
+  publish(event: LocalTaskEvent, taskId: string): void;
+  /** `fn` runs for every change another node announced; returns the unsubscribe. */
+  subscribe(fn: (event: LocalTaskEvent, taskId: string) => void): () => void;
+  /**
+   * True while every change of every node is announced (a connected Redis); false while the
+   * connection is down, or for a feed that carries only some events (Postgres wakes workers
+   * only): waiters then keep polling the store.
+   */
+  readonly complete: boolean;
+  close(): Promise<void>;
 }
 
 export interface Clock {

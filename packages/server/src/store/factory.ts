@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { AccountStore } from '../accounts/records.js';
-import type { LedgerStore, TaskStore, WebhookStore } from '../core/ports.js';
+import type { LedgerStore, TaskFeed, TaskStore, WebhookStore } from '../core/ports.js';
 import { openDatabase } from './sqlite/db.js';
 import { createSqliteAccountStore } from './sqlite/account-store.js';
 import { createSqliteLedgerStore } from './sqlite/ledger.js';
@@ -19,6 +19,8 @@ export interface Stores {
   readonly accounts: AccountStore;
   readonly webhooks: WebhookStore;
   readonly ledger: LedgerStore;
+  /** Wake-ups from the other nodes that the database itself carries (Postgres LISTEN/NOTIFY); none for SQLite. */
+  readonly feed?: TaskFeed;
   /** Closes every store and the connection(s) under them. */
   close(): Promise<void>;
 }

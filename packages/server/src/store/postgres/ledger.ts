@@ -4,9 +4,32 @@
  * it belongs to; the LedgerStore serves the account APIs.
  */
 import { GatewayError } from '../../core/errors.js';
-import type { LedgerStore } from '../../core/ports.js';
-import type { Pool } from './db.js';
-import type { PgTaskLedger } from './parts.js';
+import type { Account, LedgerEntry, LedgerStore } from '../../core/ports.js';
+import { transaction, type Pool } from './db.js';
+import type { PgTaskLedger, Queryable } from './parts.js';
+
+interface EntryRow {
+  seq: number;
+  owner_id: string;
+  task_id: string | null;
+  kind: LedgerEntry['kind'];
+  amount: number;
+  reason: string | null;
+  at: number;
+}
+
+const toEntry = (r: EntryRow): LedgerEntry => ({
+  seq: r.seq, ownerId: r.owner_id, taskId: r.task_id, kind: r.kind, amount: r.amount, reason: r.reason, at: r.at,
+});
+
+/** The owner's credits; zeros for an owner that has no account row yet. */
+async function readAccount(c: Queryable, ownerId: string): Promise<Account> {
+  const { rows } = await c.query<{ balance: number; held: number; used: number }>(
+    'SELECT balance, held, used FROM accounts WHERE owner_id = $1',
+    [ownerId],
+  );
+  return { ownerId, ...(rows[0] ?? { balance: 0, held: 0, used: 0 }) };
+}
 
 export function createPgTaskLedger(): PgTaskLedger {
   return {
@@ -33,6 +56,25 @@ export function createPgTaskLedger(): PgTaskLedger {
   };
 }
 
-export function createPostgresLedgerStore(_pool: Pool): LedgerStore {
-  throw new Error('not implemented yet');
+export function createPostgresLedgerStore(pool: Pool): LedgerStore {
+  return {
+    account: (ownerId) => readAccount(pool, ownerId),
+
+    async entries(ownerId, { before, limit }) {
+      const { rows } = before === undefined
+        ? await pool.query<EntryRow>('SELECT * FROM ledger WHERE owner_id = $1 ORDER BY seq DESC LIMIT $2', [ownerId, limit])
+        : await pool.query<EntryRow>('SELECT * FROM ledger WHERE owner_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [ownerId, before, limit]);
+      return rows.map(toEntry);
+    },
+
+    credit: (ownerId, amount, kind, reason, now) =>
+      transaction(pool, async (c) => {
+        await c.query('INSERT INTO accounts (owner_id) VALUES ($1) ON CONFLICT (owner_id) DO NOTHING', [ownerId]);
+        // The update locks the account row: concurrent credits and holds apply one after another.
+        const changed = await c.query('UPDATE accounts SET balance = balance + $1 WHERE owner_id = $2 AND balance + $1 >= 0', [amount, ownerId]);
+        if (changed.rowCount !== 1) throw new GatewayError('bad_request', `An adjustment of ${amount} would make the balance negative`);
+        await c.query('INSERT INTO ledger (owner_id, kind, amount, reason, at) VALUES ($1, $2, $3, $4, $5)', [ownerId, kind, amount, reason, now]);
+        return readAccount(c, ownerId);
+      }),
+  };
 }

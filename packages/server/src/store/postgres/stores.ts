@@ -7,6 +7,7 @@
 import type { Stores } from '../factory.js';
 import { createPostgresAccountStore } from './account-store.js';
 import { createPool, migrate } from './db.js';
+import { createPgFeed } from './feed.js';
 import { createPgTaskLedger, createPostgresLedgerStore } from './ledger.js';
 import { createPostgresTaskStore } from './task-store.js';
 import { createPgOutbox, createPostgresWebhookStore } from './webhook-store.js';
@@ -20,12 +21,17 @@ export async function createPostgresStores(opts: { url: string; poolSize: number
     throw err;
   }
   const tasks = createPostgresTaskStore(pool, { outbox: createPgOutbox(), ledger: createPgTaskLedger() });
+  const feed = createPgFeed(pool, opts.url);
   return {
     kind: 'postgres',
     tasks,
     accounts: createPostgresAccountStore(pool),
     webhooks: createPostgresWebhookStore(pool),
     ledger: createPostgresLedgerStore(pool),
-    close: () => tasks.close(), // ends the pool too
+    feed,
+    close: async () => {
+      await feed.close();
+      await tasks.close(); // ends the pool too
+    },
   };
 }
