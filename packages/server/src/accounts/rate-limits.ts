@@ -1,6 +1,6 @@
 /**
- * Request rate limits, enforced with `rate-limiter-flexible` (in memory for now; a
- * RateLimiterRedis with the same options makes them hold across nodes). Three budgets, each a
+ * Request rate limits, enforced with `rate-limiter-flexible` limiters from a LimiterFactory (in
+ * memory on one node; in Redis, shared by every node, when configured). Three budgets, each a
  * 1-second window whose burst equals its rate:
  *   - every authenticated request, per token: `rateLimits.rps`, or the token's `rateLimitRps`;
  *   - every authenticated request, per account: the account's `rateLimitRps` if it has one (all
@@ -10,7 +10,8 @@
  * Over either budget → GatewayError('too_many_requests') with `retryAfter` in whole seconds; every
  * dialect renders it in its own 429 envelope with a Retry-After header.
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { memoryLimiters, type LimiterFactory } from '../coordination/limiters.js';
 import { GatewayError } from '../core/errors.js';
 
 export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded, please try again later';
@@ -40,13 +41,16 @@ const WINDOW_SECONDS = 1;
 export class RateLimits {
   private readonly defaultRps: number | null;
   /** One limiter per distinct rate (a token override makes its own). */
-  private readonly byRate = new Map<number, RateLimiterMemory>();
-  private readonly byService = new Map<string, RateLimiterMemory>();
+  private readonly byRate = new Map<number, RateLimiterAbstract>();
+  private readonly byService = new Map<string, RateLimiterAbstract>();
 
-  constructor(settings: RateLimitSettings) {
+  constructor(
+    settings: RateLimitSettings,
+    private readonly limiters: LimiterFactory = memoryLimiters,
+  ) {
     this.defaultRps = settings.rps;
     for (const [service, rps] of Object.entries(settings.services)) {
-      this.byService.set(service, new RateLimiterMemory({ keyPrefix: `svc:${service}`, points: rps, duration: WINDOW_SECONDS }));
+      this.byService.set(service, limiters({ keyPrefix: `svc:${service}`, points: rps, duration: WINDOW_SECONDS }));
     }
   }
 
@@ -68,10 +72,10 @@ export class RateLimits {
     if (perService) await take(perService, caller.account.id, service);
   }
 
-  private limiterFor(rps: number): RateLimiterMemory {
+  private limiterFor(rps: number): RateLimiterAbstract {
     let limiter = this.byRate.get(rps);
     if (!limiter) {
-      limiter = new RateLimiterMemory({ keyPrefix: `rps:${rps}`, points: rps, duration: WINDOW_SECONDS });
+      limiter = this.limiters({ keyPrefix: `rps:${rps}`, points: rps, duration: WINDOW_SECONDS });
       this.byRate.set(rps, limiter);
     }
     return limiter;
@@ -84,7 +88,7 @@ function ownRps(holder: RateLimited): number | null {
   return typeof rps === 'number' && Number.isFinite(rps) && rps >= 1 ? Math.floor(rps) : null;
 }
 
-async function take(limiter: RateLimiterMemory, key: string, service?: string): Promise<void> {
+async function take(limiter: RateLimiterAbstract, key: string, service?: string): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (err) {
@@ -99,8 +103,8 @@ async function take(limiter: RateLimiterMemory, key: string, service?: string): 
  * Builds the configured limiter (always: a token's own override applies even when no default is
  * set). A per-service limit naming no configured service is a configuration mistake.
  */
-export function createRateLimits(settings: RateLimitSettings, services: readonly string[]): RateLimits {
+export function createRateLimits(settings: RateLimitSettings, services: readonly string[], limiters: LimiterFactory = memoryLimiters): RateLimits {
   const unknown = Object.keys(settings.services).filter((s) => !services.includes(s));
   if (unknown.length) throw new Error(`rateLimits.services: no such service: ${unknown.join(', ')}`);
-  return new RateLimits(settings);
+  return new RateLimits(settings, limiters);
 }

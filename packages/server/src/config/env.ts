@@ -53,6 +53,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
   read('TASKGATE_PUBLIC_URL', out.top, 'publicUrl', configSchema.shape.publicUrl, asIs, 'must be an http(s) URL');
   read('TASKGATE_LOG_LEVEL', out.top, 'logLevel', configSchema.shape.logLevel, asIs);
   read('TASKGATE_DATABASE_URL', out.top, 'databaseUrl', configSchema.shape.databaseUrl, asIs, 'must be a postgres:// or postgresql:// URL');
+  read('TASKGATE_FILES_DIR', out.top, 'filesDir', configSchema.shape.filesDir, asIs);
   read('TASKGATE_REDIS_URL', out.top, 'redisUrl', configSchema.shape.redisUrl, asIs, 'must be a redis:// or rediss:// URL');
   read('TASKGATE_WEBHOOK_RETRY_SCHEDULE', out.webhooks, 'retrySchedule', webhookShape.retrySchedule, (raw) => {
     const parts = raw.split(',').map((p) => p.trim());

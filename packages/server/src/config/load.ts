@@ -110,5 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (raw.webhooks === undefined) merged.webhooks = fromEnv.webhooks;
     else if (isPlainObject(raw.webhooks)) merged.webhooks = { ...raw.webhooks, ...fromEnv.webhooks };
   }
-  return parseConfig(merged, source);
+  const config = parseConfig(merged, source);
+  // A relative files directory is where the command was run, like the data dir.
+  if (config.filesDir !== null) config.filesDir = resolve(cwd, config.filesDir);
+  return config;
 }

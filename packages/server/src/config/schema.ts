@@ -147,6 +147,11 @@ export const configSchema = z.strictObject({
    * gateway nodes can share (TASKGATE_DATABASE_URL). Credentials in it are never printed.
    */
   databaseUrl: z.string().regex(/^postgres(?:ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').nullable().default(null),
+  /**
+   * Where result files are written and served from (TASKGATE_FILES_DIR); default `files` in the
+   * data dir. Several nodes share one directory so that each serves every task's files.
+   */
+  filesDir: z.string().min(1).nullable().default(null),
   /** Most connections this node opens to Postgres. */
   databasePoolSize: z.number().int().min(2).max(1000).default(10),
   /**

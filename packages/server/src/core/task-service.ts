@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
-import { TaskEvents } from './events.js';
+import { LOCAL_TASK_EVENTS, TaskEvents } from './events.js';
 import { resolveFollowUp } from './follow-ups.js';
-import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskStore } from './ports.js';
+import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -69,6 +69,9 @@ export class TaskService {
   private readonly clock: Clock;
   private readonly waiters: TaskWatchers;
   private readonly moderator: Moderator | undefined;
+  /** Changes to and from other gateway nodes, once attached. */
+  private feed: TaskFeed | null = null;
+  private detachFeed: () => void = () => {};
 
   constructor(opts: TaskServiceOptions) {
     this.moderator = opts.moderator;
@@ -76,7 +79,22 @@ export class TaskService {
     this.services = opts.services;
     this.clock = opts.clock;
     this.events = opts.events ?? new TaskEvents();
-    this.waiters = new TaskWatchers(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000);
+    this.waiters = new TaskWatchers(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000, () => this.feed?.complete ?? false);
+  }
+
+  /**
+   * Joins the other gateway nodes through `feed`: this node's transitions are announced there,
+   * and theirs arrive here as `task:remote` (workers wake, waiters re-read the task at once).
+   */
+  attachFeed(feed: TaskFeed): void {
+    this.detachFeed();
+    this.feed = feed;
+    const offs = LOCAL_TASK_EVENTS.map((event) => this.events.on(event, ({ task }) => feed.publish(event, task.id)));
+    offs.push(feed.subscribe((event, id) => this.events.emit('task:remote', { id, event })));
+    this.detachFeed = () => {
+      for (const off of offs) off();
+      this.feed = null;
+    };
   }
 
   now(): number {
@@ -289,6 +307,7 @@ export class TaskService {
   }
 
   close(): void {
+    this.detachFeed();
     this.waiters.close();
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Watching a task: every new state (start, progress, finish) is delivered as this process emits
- * it, and a slow store re-read catches changes made by another process (later: other nodes).
+ * it; a change another node announces (`task:remote`, from a TaskFeed) is re-read from the store
+ * at once; and a slow store re-read catches changes nobody announced. While the feed is live the
+ * re-read runs only every `QUIET_TICKS` polls (a safety net), so waiters cost no database polls.
  * Waiting for a terminal state is a watch that ignores the states in between.
  */
 import type { TaskEvents } from './events.js';
@@ -8,6 +10,9 @@ import type { Task } from './types.js';
 import { isTerminal } from './types.js';
 
 type Listener = (task: Task) => void;
+
+/** While the feed is live, a waiter re-reads its task every this many poll intervals. */
+const QUIET_TICKS = 15;
 
 const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 } as const;
 
@@ -22,18 +27,26 @@ function isNewer(next: Task, prev: Task): boolean {
 
 export class TaskWatchers {
   private readonly byId = new Map<string, Set<Listener>>();
+  /** Re-reads of each watched task, run when another node announces a change to it. */
+  private readonly refreshers = new Map<string, Set<() => void>>();
   private readonly unsubscribe: Array<() => void>;
 
   constructor(
     events: TaskEvents,
     private readonly read: (id: string) => Promise<Task | null>,
     private readonly pollMs: number,
+    /** True while another node's changes are announced (a live TaskFeed): poll rarely. */
+    private readonly announced: () => boolean = () => false,
   ) {
     const notify = ({ task }: { task: Task }): void => {
       const set = this.byId.get(task.id);
       if (set) for (const fn of [...set]) fn(task);
     };
     this.unsubscribe = [
+      events.on('task:remote', ({ id }) => {
+        const set = this.refreshers.get(id);
+        if (set) for (const fn of [...set]) fn();
+      }),
       events.on('task:started', notify),
       events.on('task:progress', notify),
       events.on('task:succeeded', notify),
@@ -70,6 +83,13 @@ export class TaskWatchers {
           },
           () => undefined,
         );
+      let refreshers = this.refreshers.get(id);
+      if (!refreshers) {
+        refreshers = new Set();
+        this.refreshers.set(id, refreshers);
+      }
+      const announced = refreshers;
+      const onRemote = (): void => void refresh();
       const done = (): void => {
         if (settled) return;
         settled = true;
@@ -77,13 +97,20 @@ export class TaskWatchers {
         clearInterval(poller);
         signal?.removeEventListener('abort', stop);
         listeners.delete(see);
+        announced.delete(onRemote);
         if (listeners.size === 0 && this.byId.get(id) === listeners) this.byId.delete(id);
+        if (announced.size === 0 && this.refreshers.get(id) === announced) this.refreshers.delete(id);
         resolve(last);
       };
       const stop = (): void => void refresh().then(done);
       listeners.add(see);
+      announced.add(onRemote);
       const timer = timeoutMs === undefined ? undefined : setTimeout(stop, timeoutMs);
-      const poller = setInterval(() => void refresh(), this.pollMs);
+      let ticks = 0;
+      const poller = setInterval(() => {
+        ticks++;
+        if (!this.announced() || ticks % QUIET_TICKS === 0) void refresh();
+      }, this.pollMs);
       poller.unref();
       if (isTerminal(initial.state)) done();
       else if (signal?.aborted) stop();

@@ -10,7 +10,8 @@
  *   rate-limiter-flexible (its Redis limiter takes the same options when nodes share the caps).
  * State is per process for now; the admin API shows it (`GET /admin/channels`).
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { memoryLimiters, type LimiterFactory } from '../coordination/limiters.js';
 import type { Clock } from '../core/ports.js';
 import type { ChannelDefinition, ServiceDefinition } from '../core/services.js';
 
@@ -42,11 +43,13 @@ export interface ChannelView {
 
 export class ChannelPool {
   private readonly health = new Map<string, Health>();
-  private readonly limiters = new Map<string, RateLimiterMemory>();
+  private readonly limiters = new Map<string, RateLimiterAbstract>();
 
   constructor(
     private readonly clock: Clock,
     private readonly random: () => number = Math.random,
+    /** Where the per-channel request counters live (Redis: shared by every node). */
+    private readonly makeLimiter: LimiterFactory = memoryLimiters,
   ) {}
 
   private of(name: string): Health {
@@ -104,9 +107,10 @@ export class ChannelPool {
     if (!limiter) {
       // Fractional rates (0.5/s) become one request per 1/rate seconds.
       const perSecond = c.maxRequestsPerSecond;
+      const keyPrefix = `channel:${c.name}`;
       limiter = perSecond >= 1
-        ? new RateLimiterMemory({ points: Math.floor(perSecond), duration: 1 })
-        : new RateLimiterMemory({ points: 1, duration: Math.ceil(1 / perSecond) });
+        ? this.makeLimiter({ keyPrefix, points: Math.floor(perSecond), duration: 1 })
+        : this.makeLimiter({ keyPrefix, points: 1, duration: Math.ceil(1 / perSecond) });
       this.limiters.set(c.name, limiter);
     }
     try {

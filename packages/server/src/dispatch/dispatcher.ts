@@ -54,6 +54,10 @@ export class Dispatcher {
       },
       subscribe: () => [
         tasks.events.on('task:queued', () => this.wake()),
+        // A task queued (or requeued) on another node: claim it here too if this node is free.
+        tasks.events.on('task:remote', ({ event }) => {
+          if (event === 'task:queued') this.wake();
+        }),
         tasks.events.on('task:cancelled', ({ task, previous }) => {
           if (previous === 'running') this.cancelRunning(task);
         }),

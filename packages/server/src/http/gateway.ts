@@ -27,6 +27,7 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
+import { createCoordination } from '../coordination/index.js';
 import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
@@ -85,10 +86,14 @@ function closeIfUnread(req: FastifyRequest, reply: FastifyReply): void {
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
-  const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services));
   const log = gatewayLogger(opts.logger ?? pino({ level: config.logLevel }));
   const clock = opts.clock ?? systemClock;
+  const workerId = opts.workerId ?? newWorkerId();
   const stores = opts.stores ?? (await createStores(config, opts.dataDir));
+  // Shared with the other nodes: rate-limit counters and task-change notifications (Redis), or
+  // the store's own wake-ups (Postgres LISTEN/NOTIFY); nothing on a single SQLite node.
+  const coordination = createCoordination({ redisUrl: config.redisUrl, nodeId: workerId, log, storeFeed: stores.feed ?? null });
+  const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services), coordination.limiters);
   const store = stores.tasks;
   const tokenStore = stores.accounts;
   const tokens = new TokenService(tokenStore, { now: () => clock.now() });
@@ -100,15 +105,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const services = new ServiceRegistry(serviceDefinitions(config, opts.env));
   const tasks = new TaskService({ store, services, clock, moderator: createModerator(config.moderation) });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
+  if (coordination.feed) tasks.attachFeed(coordination.feed);
 
-  const filesDir = join(opts.dataDir, 'files');
+  // Every node serves every task's files: several nodes point filesDir at one shared directory.
+  const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
-  const workerId = opts.workerId ?? newWorkerId();
   const files = createFileSink(filesDir);
   const relayed = tasks.services.all().some((d) => d.relay !== null);
   const signer = relayed ? await CallbackSigner.load(tokenStore) : null;
   const callbackUrl = (task: { id: string }): string | null => (signer && config.publicUrl ? signer.url(config.publicUrl, task.id) : null);
-  const relay = config.dispatch.enabled ? createRelay(config, tasks, files, log, workerId, callbackUrl) : null;
+  const relay = config.dispatch.enabled ? createRelay(config, tasks, files, log, workerId, callbackUrl, coordination.limiters) : null;
   const dispatcher = config.dispatch.enabled
     ? new Dispatcher({
         tasks, files, log, workerId, relay: relay?.submitter,
@@ -238,6 +244,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await app.close();
       clearTimeout(force);
       tasks.close();
+      await coordination.close();
       await stores.close();
     },
   };

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { FileSink } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
 import type { Task } from '../core/types.js';
+import type { LimiterFactory } from '../coordination/limiters.js';
 import { ChannelPool } from '../dispatch/channels.js';
 import { UpstreamPoller } from '../dispatch/poller.js';
 import { UpstreamSubmitter } from '../dispatch/relay.js';
@@ -24,6 +25,8 @@ export function createRelay(
   config: GatewayConfig, tasks: TaskService, files: FileSink, log: Logger, workerId: string,
   /** taskgate's callback URL for a task (null: polling only). */
   callbackUrl: (task: Task) => string | null,
+  /** Where the channels' request-rate counters live (Redis: shared by every node). */
+  limiters?: LimiterFactory,
 ): Relay | null {
   const defs = tasks.services.all().filter((d) => d.relay !== null);
   if (defs.length === 0) return null;
@@ -34,7 +37,7 @@ export function createRelay(
     maxBytes: config.relay.maxOutputBytes,
     timeoutMs: config.relay.downloadTimeoutMs,
   });
-  const channels = new ChannelPool(tasks);
+  const channels = new ChannelPool(tasks, Math.random, limiters);
   const submitter = new UpstreamSubmitter({ tasks, channels, workerId, callbackUrl });
   // Its own worker id on this host and process (dead-worker detection reads host:pid), so a clean
   // stop hands back only poll leases.

@@ -44,7 +44,11 @@ export class WebhookDispatcher {
           if (task.callbackUrl !== null) this.wake();
         };
         const events = opts.tasks.events;
-        return (['task:started', 'task:progress', 'task:succeeded', 'task:failed', 'task:cancelled'] as const).map((e) => events.on(e, onTask));
+        // Another node's transition may have queued one too (its task is not read here: just look).
+        const onRemote = events.on('task:remote', ({ event }) => {
+          if (event !== 'task:queued') this.wake();
+        });
+        return [...(['task:started', 'task:progress', 'task:succeeded', 'task:failed', 'task:cancelled'] as const).map((e) => events.on(e, onTask)), onRemote];
       },
     });
   }
