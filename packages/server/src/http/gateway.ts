@@ -1,6 +1,8 @@
 /**
- * Server assembly: opens the store, builds core services, providers and workers, and mounts the
- * dialects on one Fastify instance. `createGateway` is what `taskgate serve` and the tests run.
+ * Server assembly: takes the stores (store/factory.ts) and what the nodes share
+ * (coordination/index.ts), or builds them from the configuration, then builds core services,
+ * providers and workers, and mounts the dialects on one Fastify instance. `createGateway` is what
+ * `taskgate serve`, the benches and the tests run.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -27,7 +29,7 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
-import { createCoordination } from '../coordination/index.js';
+import { createCoordination, type Coordination } from '../coordination/index.js';
 import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
 import { WebhookDispatcher } from '../webhooks/dispatcher.js';
@@ -55,6 +57,8 @@ export interface GatewayOptions {
   workerId?: string;
   /** The stores to use (the gateway closes them); default: built from the configuration (store/factory.ts). */
   stores?: Stores;
+  /** Rate-limit counters and the cross-node task feed (the gateway closes it); default: from `redisUrl`. */
+  coordination?: Coordination;
 }
 
 export interface Gateway {
@@ -92,7 +96,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const stores = opts.stores ?? (await createStores(config, opts.dataDir));
   // Shared with the other nodes: rate-limit counters and task-change notifications (Redis), or
   // the store's own wake-ups (Postgres LISTEN/NOTIFY); nothing on a single SQLite node.
-  const coordination = createCoordination({ redisUrl: config.redisUrl, nodeId: workerId, log, storeFeed: stores.feed ?? null });
+  const coordination = opts.coordination ?? createCoordination({ redisUrl: config.redisUrl, nodeId: workerId, log, storeFeed: stores.feed ?? null });
   const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services), coordination.limiters);
   const store = stores.tasks;
   const tokenStore = stores.accounts;
