@@ -4,11 +4,11 @@
  * fresh database, and `close` closes it (and drops it).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 import type { AccountRecord, AccountStore, TokenRecord } from '../src/accounts/records.js';
 import { GatewayError } from '../src/core/errors.js';
 import type { LedgerStore } from '../src/core/ports.js';
-import type { SuiteOptions } from './store-contract.js';
+import { testsOn, type SuiteOptions } from './store-contract.js';
 
 export interface AccountLedgerStores {
   accounts: AccountStore;
@@ -28,17 +28,7 @@ const token = (id: string, accountId: string, over: Partial<TokenRecord & { hash
 const withoutHash = ({ hash: _hash, ...rec }: TokenRecord & { hash: string }): TokenRecord => rec;
 
 export function runAccountLedgerSuite(name: string, open: () => AccountLedgerStores | Promise<AccountLedgerStores>, opts: SuiteOptions = {}): void {
-  /** A test on freshly opened stores, closed afterwards whether it passes or not. */
-  const it = (title: string, fn: (s: AccountLedgerStores) => Promise<void>): void => {
-    test(title, async () => {
-      const s = await open();
-      try {
-        await fn(s);
-      } finally {
-        await s.close();
-      }
-    });
-  };
+  const it = testsOn(open);
 
   describe(`AccountStore and LedgerStore contract: ${name}`, { skip: opts.skip ?? false }, () => {
     it('accounts round-trip every field; list is oldest first, then by id', async ({ accounts }) => {

@@ -21,6 +21,20 @@ const limit = (over: Partial<ServiceClaimLimit> = {}): ServiceClaimLimit => ({
   service: 'demo/image', concurrency: 10, timeoutMs: 5000, ...over,
 });
 
+/** `it(title, fn)`: a test on freshly opened stores, closed afterwards whether it passes or not. */
+export function testsOn<S extends { close(): Promise<void> }>(open: () => S | Promise<S>): (title: string, fn: (s: S) => Promise<void>) => void {
+  return (title, fn) => {
+    test(title, async () => {
+      const s = await open();
+      try {
+        await fn(s);
+      } finally {
+        await s.close();
+      }
+    });
+  };
+}
+
 /** `skip`: a reason to skip the whole suite (a driver whose database is unreachable), shown in the report. */
 export interface SuiteOptions {
   skip?: string | false;

@@ -5,10 +5,10 @@
  * webhook store over one fresh database, and `close` closes both (and drops the database).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 import type { ServiceClaimLimit, TaskStore, WebhookStore } from '../src/core/ports.js';
 import type { WebhookDelivery, WebhookEvent } from '../src/core/types.js';
-import { newTask, type SuiteOptions } from './store-contract.js';
+import { newTask, testsOn, type SuiteOptions } from './store-contract.js';
 
 export interface WebhookStores {
   tasks: TaskStore;
@@ -26,17 +26,7 @@ async function runningTask(tasks: TaskStore, events: WebhookEvent[] = ['complete
 }
 
 export function runWebhookStoreSuite(name: string, open: () => WebhookStores | Promise<WebhookStores>, opts: SuiteOptions = {}): void {
-  /** A test on freshly opened stores, closed afterwards whether it passes or not. */
-  const it = (title: string, fn: (s: WebhookStores) => Promise<void>): void => {
-    test(title, async () => {
-      const s = await open();
-      try {
-        await fn(s);
-      } finally {
-        await s.close();
-      }
-    });
-  };
+  const it = testsOn(open);
 
   describe(`WebhookStore contract: ${name}`, { skip: opts.skip ?? false }, () => {
     it('a terminal transition writes its completed delivery in the same transaction, once', async ({ tasks, hooks }) => {

@@ -1,60 +1,14 @@
 /** The Postgres driver of the AccountStore contract (accounts, their tokens, gateway settings). */
 import type { AccountPatch, AccountRecord, AccountStore, TokenPatch, TokenRecord } from '../../accounts/records.js';
 import type { QueryResultRow } from 'pg';
+import {
+  ACCOUNT_COLUMNS, PRINCIPAL_COLUMNS, TOKEN_COLUMNS, principalAccount, toAccount, toToken, type AccountRow, type PrincipalRow, type TokenRow,
+} from '../rows.js';
 import { transaction, type Pool } from './db.js';
 import type { Queryable } from './parts.js';
 
-interface TokenRow {
-  id: string;
-  account_id: string;
-  name: string;
-  created_at: number;
-  allowed_services: string;
-  expires_at: number | null;
-  disabled: boolean;
-  rate_limit_rps: number | null;
-}
-
-interface AccountRow {
-  owner_id: string;
-  name: string;
-  created_at: number;
-  disabled: boolean;
-  rate_limit_rps: number | null;
-  max_concurrency: number | null;
-}
-
-type PrincipalRow = TokenRow & { [K in keyof AccountRow as `a_${K}`]: AccountRow[K] };
-
-const TOKEN_COLUMNS = 'k.id, k.account_id, k.name, k.created_at, k.allowed_services, k.expires_at, k.disabled, k.rate_limit_rps';
-const ACCOUNT_COLUMNS = 'a.owner_id, a.name, a.created_at, a.disabled, a.rate_limit_rps, a.max_concurrency';
 /** The same columns without their table alias (for statements on the table alone). */
 const bare = (columns: string): string => columns.replace(/\b[ak]\./g, '');
-
-function patterns(json: string): string[] {
-  const parsed: unknown = JSON.parse(json);
-  return Array.isArray(parsed) ? parsed.filter((p): p is string => typeof p === 'string') : [];
-}
-
-const toToken = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  name: row.name,
-  createdAt: row.created_at,
-  allowedServices: patterns(row.allowed_services),
-  expiresAt: row.expires_at,
-  disabled: row.disabled,
-  rateLimitRps: row.rate_limit_rps,
-});
-
-const toAccount = (row: AccountRow): AccountRecord => ({
-  id: row.owner_id,
-  name: row.name,
-  createdAt: row.created_at,
-  disabled: row.disabled,
-  rateLimitRps: row.rate_limit_rps,
-  maxConcurrency: row.max_concurrency,
-});
 
 type Value = string | number | boolean | null;
 
@@ -135,18 +89,13 @@ export function createPostgresAccountStore(pool: Pool): AccountStore {
 
     async findTokenByHash(hash) {
       const { rows } = await pool.query<PrincipalRow>(
-        `SELECT ${TOKEN_COLUMNS}, a.owner_id AS a_owner_id, a.name AS a_name, a.created_at AS a_created_at, a.disabled AS a_disabled,
-                a.rate_limit_rps AS a_rate_limit_rps, a.max_concurrency AS a_max_concurrency
+        `SELECT ${PRINCIPAL_COLUMNS}
          FROM tokens k JOIN accounts a ON a.owner_id = k.account_id WHERE k.token_hash = $1`,
         [hash],
       );
       const row = rows[0];
       if (!row) return null;
-      const account = toAccount({
-        owner_id: row.a_owner_id, name: row.a_name, created_at: row.a_created_at, disabled: row.a_disabled,
-        rate_limit_rps: row.a_rate_limit_rps, max_concurrency: row.a_max_concurrency,
-      });
-      return { token: toToken(row), account };
+      return { token: toToken(row), account: principalAccount(row) };
     },
 
     getToken: (id) => findToken(id),

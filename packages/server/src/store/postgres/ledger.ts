@@ -4,23 +4,11 @@
  * it belongs to; the LedgerStore serves the account APIs.
  */
 import { GatewayError } from '../../core/errors.js';
-import type { Account, LedgerEntry, LedgerStore } from '../../core/ports.js';
+import type { Account, LedgerStore } from '../../core/ports.js';
+import { toEntry, type EntryRow } from '../rows.js';
 import { transaction, type Pool } from './db.js';
 import type { PgTaskLedger, Queryable } from './parts.js';
 
-interface EntryRow {
-  seq: number;
-  owner_id: string;
-  task_id: string | null;
-  kind: LedgerEntry['kind'];
-  amount: number;
-  reason: string | null;
-  at: number;
-}
-
-const toEntry = (r: EntryRow): LedgerEntry => ({
-  seq: r.seq, ownerId: r.owner_id, taskId: r.task_id, kind: r.kind, amount: r.amount, reason: r.reason, at: r.at,
-});
 
 /** The owner's credits; zeros for an owner that has no account row yet. */
 async function readAccount(c: Queryable, ownerId: string): Promise<Account> {

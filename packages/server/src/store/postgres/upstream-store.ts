@@ -11,26 +11,13 @@
  * submit marks already go that way; recordPolls locks the task rows it will raise before it
  * writes their upstream rows), so two transactions never wait for each other in a cycle.
  */
-import type { JsonObject, Task } from '../../core/types.js';
-import type { DuePoll, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { Task } from '../../core/types.js';
+import type { DuePoll, UpstreamRef, UpstreamStore } from '../../core/upstream.js';
+import { toUpstream, type UpstreamRow } from '../rows.js';
 import { toTask, type TaskRow } from '../task-row.js';
 import { transaction, type Pool } from './db.js';
 import type { PgOutbox, Queryable } from './parts.js';
 
-interface UpstreamRow {
-  task_id: string;
-  channel: string;
-  upstream_id: string | null;
-  urls: string;
-  data: string;
-  submitted_at: number;
-  next_poll_at: number | null;
-  polls: number;
-  last_status: string | null;
-  last_progress: number | null;
-  woken: boolean;
-  poll_owner: string | null;
-}
 
 interface DueRow {
   task_id: string;
@@ -38,18 +25,6 @@ interface DueRow {
   deadline_at: number | null;
 }
 
-function toUpstream(row: UpstreamRow): UpstreamTask {
-  return {
-    taskId: row.task_id,
-    channel: row.channel,
-    ref: row.upstream_id === null ? null : { id: row.upstream_id, urls: JSON.parse(row.urls) as Record<string, string>, data: JSON.parse(row.data) as JsonObject },
-    submittedAt: row.submitted_at,
-    nextPollAt: row.next_poll_at,
-    polls: row.polls,
-    lastStatus: row.last_status,
-    lastProgress: row.last_progress,
-  };
-}
 
 export interface PgUpstreamStore extends UpstreamStore {
   /**

@@ -6,7 +6,7 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { WebhookStore } from '../../core/ports.js';
-import type { DeliveryAttempt, DeliveryState, WebhookDelivery, WebhookEvent } from '../../core/types.js';
+import { toAttempt, toDelivery, type AttemptRow, type DeliveryRow } from '../rows.js';
 import { transaction, type Pool } from './db.js';
 import type { PgOutbox, Queryable } from './parts.js';
 
@@ -32,42 +32,6 @@ export function createPgOutbox(): PgOutbox {
     },
   };
 }
-
-interface DeliveryRow {
-  id: string;
-  task_id: string;
-  owner_id: string;
-  seq: number;
-  event: WebhookEvent;
-  url: string;
-  state: DeliveryState;
-  attempts: number;
-  next_attempt_at: number;
-  payload: string | null;
-  created_at: number;
-  finished_at: number | null;
-  last_status: number | null;
-  last_error: string | null;
-}
-
-/** An attempt as json_build_object writes it (a JSON value: read back as numbers and strings). */
-interface AttemptJson {
-  n: number;
-  at: number;
-  status_code: number | null;
-  latency_ms: number;
-  error: string | null;
-}
-
-const toDelivery = (r: DeliveryRow): WebhookDelivery => ({
-  id: r.id, taskId: r.task_id, ownerId: r.owner_id, seq: r.seq, event: r.event, url: r.url, state: r.state,
-  attempts: r.attempts, nextAttemptAt: r.next_attempt_at, payload: r.payload, createdAt: r.created_at,
-  finishedAt: r.finished_at, lastStatus: r.last_status, lastError: r.last_error,
-});
-
-const toAttempt = (r: AttemptJson): DeliveryAttempt => ({
-  n: r.n, at: r.at, statusCode: r.status_code, latencyMs: r.latency_ms, error: r.error,
-});
 
 /**
  * Due deliveries, oldest due first, each only if no earlier delivery of its task is pending or in
@@ -171,9 +135,9 @@ export function createPostgresWebhookStore(pool: Pool): WebhookStore {
 
     async listDeliveries(ownerId, { taskId, limit }) {
       const { rows } = taskId === undefined
-        ? await pool.query<DeliveryRow & { log: AttemptJson[] }>(
+        ? await pool.query<DeliveryRow & { log: AttemptRow[] }>(
           `SELECT ${WITH_LOG} FROM webhook_deliveries d WHERE d.owner_id = $1 ${LIST_ORDER} LIMIT $2`, [ownerId, limit])
-        : await pool.query<DeliveryRow & { log: AttemptJson[] }>(
+        : await pool.query<DeliveryRow & { log: AttemptRow[] }>(
           `SELECT ${WITH_LOG} FROM webhook_deliveries d WHERE d.owner_id = $1 AND d.task_id = $2 ${LIST_ORDER} LIMIT $3`, [ownerId, taskId, limit]);
       return rows.map((r) => ({ ...toDelivery(r), log: r.log.map(toAttempt) }));
     },

@@ -1,54 +1,9 @@
 /** The SQLite driver of the AccountStore contract (accounts, their tokens, gateway settings). */
 import type { AccountPatch, AccountRecord, AccountStore, TokenPatch, TokenRecord } from '../../accounts/records.js';
+import {
+  ACCOUNT_COLUMNS, PRINCIPAL_COLUMNS, TOKEN_COLUMNS, principalAccount, toAccount, toToken, type AccountRow, type PrincipalRow, type TokenRow,
+} from '../rows.js';
 import type { Db } from './db.js';
-
-interface TokenRow {
-  id: string;
-  account_id: string;
-  name: string;
-  created_at: number;
-  allowed_services: string;
-  expires_at: number | null;
-  disabled: number;
-  rate_limit_rps: number | null;
-}
-
-interface AccountRow {
-  owner_id: string;
-  name: string;
-  created_at: number;
-  disabled: number;
-  rate_limit_rps: number | null;
-  max_concurrency: number | null;
-}
-
-const TOKEN_COLUMNS = 'k.id, k.account_id, k.name, k.created_at, k.allowed_services, k.expires_at, k.disabled, k.rate_limit_rps';
-const ACCOUNT_COLUMNS = 'a.owner_id, a.name, a.created_at, a.disabled, a.rate_limit_rps, a.max_concurrency';
-
-function patterns(json: string): string[] {
-  const parsed: unknown = JSON.parse(json);
-  return Array.isArray(parsed) ? parsed.filter((p): p is string => typeof p === 'string') : [];
-}
-
-const toToken = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  name: row.name,
-  createdAt: row.created_at,
-  allowedServices: patterns(row.allowed_services),
-  expiresAt: row.expires_at,
-  disabled: row.disabled === 1,
-  rateLimitRps: row.rate_limit_rps,
-});
-
-const toAccount = (row: AccountRow): AccountRecord => ({
-  id: row.owner_id,
-  name: row.name,
-  createdAt: row.created_at,
-  disabled: row.disabled === 1,
-  rateLimitRps: row.rate_limit_rps,
-  maxConcurrency: row.max_concurrency,
-});
 
 type Value = string | number | null;
 
@@ -87,9 +42,8 @@ export function createSqliteAccountStore(db: Db): AccountStore {
     `INSERT INTO tokens (id, account_id, name, token_hash, created_at, allowed_services, expires_at, disabled, rate_limit_rps)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const byHash = db.prepare<[string], TokenRow & { [K in keyof AccountRow as `a_${K}`]: AccountRow[K] }>(
-    `SELECT ${TOKEN_COLUMNS}, a.owner_id AS a_owner_id, a.name AS a_name, a.created_at AS a_created_at, a.disabled AS a_disabled,
-            a.rate_limit_rps AS a_rate_limit_rps, a.max_concurrency AS a_max_concurrency
+  const byHash = db.prepare<[string], PrincipalRow>(
+    `SELECT ${PRINCIPAL_COLUMNS}
      FROM tokens k JOIN accounts a ON a.owner_id = k.account_id WHERE k.token_hash = ?`,
   );
   const tokenById = db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens k WHERE k.id = ?`);
@@ -134,11 +88,7 @@ export function createSqliteAccountStore(db: Db): AccountStore {
     findTokenByHash: async (hash) => {
       const row = byHash.get(hash);
       if (!row) return null;
-      const account = toAccount({
-        owner_id: row.a_owner_id, name: row.a_name, created_at: row.a_created_at, disabled: row.a_disabled,
-        rate_limit_rps: row.a_rate_limit_rps, max_concurrency: row.a_max_concurrency,
-      });
-      return { token: toToken(row), account };
+      return { token: toToken(row), account: principalAccount(row) };
     },
     getToken: async (id) => findToken(id),
     listTokens: async (accountId) => (accountId === undefined ? allTokens.all() : accountTokens.all(accountId)).map(toToken),

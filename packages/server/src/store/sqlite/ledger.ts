@@ -4,22 +4,10 @@
  * state it belongs to; the rest serves the account APIs.
  */
 import { GatewayError } from '../../core/errors.js';
-import type { Account, LedgerEntry, LedgerStore } from '../../core/ports.js';
+import type { Account, LedgerStore } from '../../core/ports.js';
+import { toEntry, type EntryRow } from '../rows.js';
 import type { Db } from './db.js';
 
-interface EntryRow {
-  seq: number;
-  owner_id: string;
-  task_id: string | null;
-  kind: LedgerEntry['kind'];
-  amount: number;
-  reason: string | null;
-  at: number;
-}
-
-const toEntry = (r: EntryRow): LedgerEntry => ({
-  seq: r.seq, ownerId: r.owner_id, taskId: r.task_id, kind: r.kind, amount: r.amount, reason: r.reason, at: r.at,
-});
 
 export interface TaskLedger {
   /** Moves `price` from the balance to held, or throws `used_up` (call inside the insert's transaction). */

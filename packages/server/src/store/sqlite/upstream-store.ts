@@ -6,37 +6,12 @@
  * the task row; the poll that ends a task takes the task's own lease (`takeTask`), so a terminal
  * result passes the task store's `finish`.
  */
-import type { JsonObject, Task } from '../../core/types.js';
-import type { DuePoll, PollClaim, PollRecord, UpstreamRef, UpstreamStore, UpstreamTask } from '../../core/upstream.js';
+import type { Task } from '../../core/types.js';
+import type { DuePoll, PollClaim, PollRecord, UpstreamRef, UpstreamStore } from '../../core/upstream.js';
+import { toUpstream, type UpstreamRow } from '../rows.js';
 import type { Db } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import type { TaskCache } from './task-cache.js';
-
-interface UpstreamRow {
-  task_id: string;
-  channel: string;
-  upstream_id: string | null;
-  urls: string;
-  data: string;
-  submitted_at: number;
-  next_poll_at: number | null;
-  polls: number;
-  last_status: string | null;
-  last_progress: number | null;
-}
-
-function toUpstream(row: UpstreamRow): UpstreamTask {
-  return {
-    taskId: row.task_id,
-    channel: row.channel,
-    ref: row.upstream_id === null ? null : { id: row.upstream_id, urls: JSON.parse(row.urls) as Record<string, string>, data: JSON.parse(row.data) as JsonObject },
-    submittedAt: row.submitted_at,
-    nextPollAt: row.next_poll_at,
-    polls: row.polls,
-    lastStatus: row.last_status,
-    lastProgress: row.last_progress,
-  };
-}
 
 /** What the task store lends the upstream store: its row mapping, cache and webhook outbox. */
 export interface UpstreamStoreDeps<Row> {

@@ -4,44 +4,9 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { AttemptOutcome, WebhookStore } from '../../core/ports.js';
-import type { DeliveryAttempt, DeliveryState, WebhookDelivery, WebhookEvent } from '../../core/types.js';
+import type { DeliveryAttempt, WebhookDelivery, WebhookEvent } from '../../core/types.js';
+import { toAttempt, toDelivery, type AttemptRow, type DeliveryRow } from '../rows.js';
 import type { Db } from './db.js';
-
-interface DeliveryRow {
-  id: string;
-  task_id: string;
-  owner_id: string;
-  seq: number;
-  event: WebhookEvent;
-  url: string;
-  state: DeliveryState;
-  attempts: number;
-  next_attempt_at: number;
-  payload: string | null;
-  created_at: number;
-  finished_at: number | null;
-  last_status: number | null;
-  last_error: string | null;
-}
-
-interface AttemptRow {
-  delivery_id: string;
-  n: number;
-  at: number;
-  status_code: number | null;
-  latency_ms: number;
-  error: string | null;
-}
-
-const toDelivery = (r: DeliveryRow): WebhookDelivery => ({
-  id: r.id, taskId: r.task_id, ownerId: r.owner_id, seq: r.seq, event: r.event, url: r.url, state: r.state,
-  attempts: r.attempts, nextAttemptAt: r.next_attempt_at, payload: r.payload, createdAt: r.created_at,
-  finishedAt: r.finished_at, lastStatus: r.last_status, lastError: r.last_error,
-});
-
-const toAttempt = (r: AttemptRow): DeliveryAttempt => ({
-  n: r.n, at: r.at, statusCode: r.status_code, latencyMs: r.latency_ms, error: r.error,
-});
 
 export interface Outbox {
   /**
