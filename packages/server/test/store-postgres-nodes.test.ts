@@ -2,7 +2,8 @@
  * The Postgres task store shared by several gateway nodes (each node its own pool on one
  * database): idempotent creates racing on one key make one task, concurrent claim rounds keep the
  * service and owner caps exact and never take a task twice, and polls recorded while the same
- * tasks are cancelled neither deadlock nor lose a transition.
+ * tasks are cancelled neither deadlock nor lose a transition, and a finish racing a cancel settles
+ * or refunds each task exactly once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -106,5 +107,28 @@ describe('Postgres task store on several nodes', { skip }, () => {
     assert.equal(cancelled.filter((t) => t?.state === 'cancelled').length, ids.length, 'every cancel applied once');
     assert.equal(recorded.length, ids.length);
     assert.deepEqual(await node(1).upstream.inFlightByChannel(), {}, 'no cancelled task is polled again');
+  });
+
+  test('a finish on one node racing a cancel on the other: each task settles or refunds exactly once', async () => {
+    await admin.query(`INSERT INTO accounts (owner_id, balance) VALUES ('payer', 1000)`);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push((await node(i).insert(newTask({ ownerId: 'payer', price: 5, createdAt: 5000 + i, runAfter: 5000 + i, callbackUrl: 'https://hooks.example/x' }))).id);
+    const limit = { ...SERVICE, concurrency: 100 };
+    const claimed = await node(0).claimDue({ workerId: 'A', now: 6000, leaseMs: 60_000, max: 100, services: [limit] });
+    assert.equal(claimed.length, ids.length);
+    const results = await Promise.all(ids.flatMap((id) => [
+      node(0).finish({ id, workerId: 'A', now: 6001, state: 'succeeded', output: { files: [] } }),
+      node(1).terminate({ id, from: ['running'], state: 'cancelled', error: { code: 'cancelled', message: 'x' }, now: 6001 }),
+    ]));
+    assert.equal(results.filter((t) => t !== null).length, ids.length, 'exactly one of the two applied, per task');
+    const { rows } = await admin.query<{ task_id: string; kinds: string }>(
+      `SELECT task_id, string_agg(kind, ',' ORDER BY kind) AS kinds FROM ledger WHERE owner_id = 'payer' GROUP BY task_id`,
+    );
+    for (const r of rows) assert.ok(r.kinds === 'hold,settle' || r.kinds === 'hold,refund', `${r.task_id}: ${r.kinds}`);
+    const account = (await admin.query<{ balance: number; held: number; used: number }>(`SELECT balance, held, used FROM accounts WHERE owner_id = 'payer'`)).rows[0]!;
+    const settled = rows.filter((r) => r.kinds === 'hold,settle').length;
+    assert.deepEqual([account.held, account.used, account.balance], [0, settled * 5, 1000 - settled * 5]);
+    const completed = await admin.query<{ n: number }>(`SELECT count(*) AS n FROM webhook_deliveries WHERE event = 'completed' AND owner_id = 'payer'`);
+    assert.equal(completed.rows[0]?.n, ids.length, 'one completed webhook per task');
   });
 });
