@@ -148,6 +148,30 @@ describe('two gateway nodes on one Postgres and one Redis', { skip, timeout: 180
     }
   });
 
+  test('a node stopped gracefully hands its running tasks back: the other node runs them at once, no attempt lost', async () => {
+    // Leases of a minute: tasks finished well within it were handed back, not taken over after expiry.
+    const slow = { dispatch: { leaseMs: 60_000, pollMs: 100 } };
+    const b = await start('graceful-b', slow);
+    const { token } = await account(b.url, 100);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await call(b.url, 'POST', `/v1/${LOCAL}`, token, { body: { prompt: `handed back ${i}` } })).json.task_id);
+    const pg = new (await import('pg')).default.Client(db.url);
+    await pg.connect();
+    try {
+      const states = async () => (await pg.query<{ state: string; attempts: number }>('SELECT state, attempts FROM tasks WHERE id = ANY($1)', [ids])).rows;
+      await until('B to run them', async () => ((await states()).every((r) => r.state === 'running') ? true : undefined), 10_000);
+      const a = await start('graceful-a', slow);
+      b.child.kill('SIGTERM');
+      assert.equal(await b.exited, 0, 'B exits cleanly');
+      await until('A to finish them', async () => ((await states()).every((r) => r.state === 'succeeded') ? true : undefined), 30_000, 200);
+      assert.deepEqual((await states()).map((r) => r.attempts), [1, 1, 1], 'the stop on B did not count as an attempt');
+      a.child.kill('SIGTERM');
+      await a.exited;
+    } finally {
+      await pg.end();
+    }
+  });
+
   test('with Redis unreachable a node starts, says so once, and works on Postgres alone', async () => {
     const node = await startServer({ ...env('no-redis'), TASKGATE_REDIS_URL: DEAD_REDIS_URL });
     nodes.push(node);
