@@ -1,15 +1,20 @@
 /**
  * `npm run bench`: taskgate's async create and retrieve throughput against a bare Fastify
- * hello-world, side by side in one run; prints a table and rewrites BENCHMARKS.md.
- * Loopback only; every load loop is bounded in time and count; children are killed at the end,
- * on error and on SIGINT.
+ * hello-world, side by side in one run, on SQLite and on Postgres (one and two gateway nodes on a
+ * fresh database; BENCH_POSTGRES=0 skips it); prints tables and rewrites BENCHMARKS.md.
+ * Loopback only; every load loop is bounded in time and count; children are killed and the
+ * database dropped at the end, on error and on SIGINT.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, stopAll, ticksPerSecond, type ServerChild } from './lib/child.js';
 import { runLoad, type Measurement } from './lib/load.js';
+import { measurePostgres, startPostgres, type PgBench, type PgLoadSettings, type PgRow } from './lib/pg-bench.js';
+import { postgresConsole, postgresMarkdown, type PgResult } from './lib/pg-report.js';
+import { dbStats, dropBenchDatabases, postgresSkipReason } from './lib/postgres.js';
 import { consoleReport, machine, writeMarkdown, type Row, type RunSettings, type Storage } from './lib/report.js';
+import { authHeaders, check, createTasks, CREATE_BODY } from './lib/requests.js';
 
 function envNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -28,45 +33,17 @@ const settings: RunSettings = {
 /** Count cap per run: far above what one core serves, so time is the bound that normally ends it. */
 const MAX_RATE = 100_000;
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
-const CREATE_BODY = JSON.stringify({ prompt: 'a cat sitting on a table', async: true });
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 interface Scenario {
   name: string;
   target: number;
   gatewayPath: string;
   bodies: string[];
-}
-
-async function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch { /* reported below */ }
-  return { status: res.status, json };
-}
-
-/** Creates `count` tasks (10 at a time) and returns their ids; fails on any non-200. */
-async function createTasks(gw: ServerChild, headers: Record<string, string>, count: number): Promise<string[]> {
-  const ids: string[] = [];
-  const one = async (): Promise<void> => {
-    const { status, json } = await post(`${gw.info.url}/v1/midjourney/imagine`, headers, CREATE_BODY);
-    const id = (json as { task_id?: unknown } | null)?.task_id;
-    if (status !== 200 || typeof id !== 'string') throw new Error(`create answered ${status}: ${JSON.stringify(json)}`);
-    ids.push(id);
-  };
-  await Promise.all(Array.from({ length: 10 }, async () => {
-    while (ids.length < count) await one();
-  }));
-  return ids.slice(0, count);
-}
-
-async function check(name: string, url: string, headers: Record<string, string>, body: string): Promise<void> {
-  const { status, json } = await post(url, headers, body);
-  if (status !== 200 || typeof json !== 'object' || json === null) {
-    throw new Error(`sanity check ${name} failed: ${status} ${JSON.stringify(json)}`);
-  }
+  /** Postgres: one node's target (× bare), two nodes' (× one node; null: none), its own retrieve bodies. */
+  pgTarget: number;
+  pgTwoNodeTarget: number | null;
+  pgBodies: string[];
 }
 
 function sizeOf(file: string): number | null {
@@ -93,11 +70,27 @@ async function measure(server: ServerChild, path: string, headers: Record<string
   return [m, warmOk + m.ok];
 }
 
+/** Starts the Postgres part, or says why not (the SQLite part runs either way). */
+async function postgresPart(pgSettings: PgLoadSettings): Promise<{ pgb: PgBench | null; problem: string | null }> {
+  const skip = await postgresSkipReason();
+  if (skip) {
+    process.stderr.write(`Postgres part skipped: ${skip}${skip.startsWith('BENCH_') ? '' : ' (BENCH_POSTGRES=0 skips it without trying)'}\n`);
+    return { pgb: null, problem: `skipped: ${skip}` };
+  }
+  try {
+    return { pgb: await startPostgres(pgSettings), problem: null };
+  } catch (err) {
+    process.exitCode = 1;
+    process.stderr.write(`!! Postgres part failed to start: ${errText(err)}; the SQLite part runs on\n`);
+    return { pgb: null, problem: `failed to start: ${errText(err)}` };
+  }
+}
+
 async function main(): Promise<void> {
   const bare = await startServer('bare', 'bench/servers/bare.ts');
-  const gw = await startServer('gateway', 'bench/servers/gateway.ts');
+  const gw = await startServer('gateway', 'bench/servers/gateway.ts', 30_000, { BENCH_DATABASE_URL: '', BENCH_TOKEN: '' });
   if (!gw.info.token) throw new Error('the gateway did not report a token');
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${gw.info.token}` };
+  const headers = authHeaders(gw.info.token);
   process.stderr.write(`bare at ${bare.info.url}, gateway at ${gw.info.url}\n`);
 
   await check('bare', `${bare.info.url}/`, headers, CREATE_BODY);
@@ -107,9 +100,14 @@ async function main(): Promise<void> {
   const retrieveBodies = ids.map((id) => JSON.stringify({ action: 'retrieve', id }));
   await check('gateway retrieve', `${gw.info.url}/v1/midjourney/tasks`, headers, retrieveBodies[0]!);
 
+  const pgSettings: PgLoadSettings = { ...settings, maxRate: MAX_RATE };
+  const started = await postgresPart(pgSettings);
+  let pgb = started.pgb;
+  const pg: PgResult = { rows: [], problem: started.problem, facts: pgb?.facts ?? null, storage: null };
+
   const scenarios: Scenario[] = [
-    { name: 'create', target: 0.5, gatewayPath: '/v1/midjourney/imagine', bodies: [CREATE_BODY] },
-    { name: 'retrieve', target: 0.75, gatewayPath: '/v1/midjourney/tasks', bodies: retrieveBodies },
+    { name: 'create', target: 0.5, gatewayPath: '/v1/midjourney/imagine', bodies: [CREATE_BODY], pgTarget: 0.3, pgTwoNodeTarget: 1.6, pgBodies: [CREATE_BODY] },
+    { name: 'retrieve', target: 0.75, gatewayPath: '/v1/midjourney/tasks', bodies: retrieveBodies, pgTarget: 0.6, pgTwoNodeTarget: null, pgBodies: pgb?.retrieveBodies ?? [] },
   ];
   const rows: Row[] = [];
   let created = 0;
@@ -118,6 +116,27 @@ async function main(): Promise<void> {
     const [gwM, gwOk] = await measure(gw, s.gatewayPath, headers, s.bodies, `gateway ${s.name}`);
     if (s.name === 'create') created += gwOk;
     rows.push({ scenario: s.name, target: s.target, bare: bareM, gateway: gwM });
+    if (!pgb) continue;
+    try {
+      const sc = { name: s.name, path: s.gatewayPath, bodies: s.pgBodies };
+      const one = await measurePostgres(pgb, sc, 1, pgSettings);
+      const two = await measurePostgres(pgb, sc, 2, pgSettings);
+      const row: PgRow = { scenario: s.name, target: s.pgTarget, twoNodeTarget: s.pgTwoNodeTarget, bare: bareM, one, two };
+      pg.rows.push(row);
+    } catch (err) {
+      process.exitCode = 1;
+      process.stderr.write(`!! Postgres ${s.name} failed: ${errText(err)}; the SQLite part runs on\n`);
+      pg.problem = `the ${s.name} scenario failed: ${errText(err)}`;
+      pgb = null;
+    }
+  }
+  if (pgb) {
+    try {
+      pg.storage = await dbStats(pgb.db.name, pgb.db.url);
+    } catch (err) {
+      process.stderr.write(`!! could not read the bench database's size: ${errText(err)}\n`);
+    }
+    await pgb.sampler.close().catch(() => undefined);
   }
 
   const dir = gw.info.dataDir;
@@ -128,14 +147,15 @@ async function main(): Promise<void> {
   };
   const m = machine();
   process.stdout.write(`\n${m.cpu} · nproc ${m.nproc} · ${m.memory} · Node ${m.node} · ${m.date}\n\n${consoleReport(rows, storage)}\n`);
-  writeMarkdown(BENCHMARKS_MD, m, settings, rows, storage);
+  process.stdout.write(`\nPostgres\n\n${postgresConsole(pg)}\n`);
+  writeMarkdown(BENCHMARKS_MD, m, settings, rows, storage, postgresMarkdown(pg, rows, m, settings));
   process.stdout.write(`\nwrote ${BENCHMARKS_MD}\n`);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     process.stderr.write(`\n${signal}: stopping the servers\n`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().then(dropBenchDatabases).finally(() => process.exit(130));
   });
 }
 
@@ -146,4 +166,5 @@ try {
   process.stderr.write(`\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 } finally {
   await stopAll();
+  await dropBenchDatabases();
 }

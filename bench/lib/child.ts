@@ -76,8 +76,9 @@ function parseInfo(line: string): ServerInfo | null {
   }
 }
 
-export async function startServer(name: string, script: string, timeoutMs = 30_000): Promise<ServerChild> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+/** `env`: variables added to this process's environment for the child. */
+export async function startServer(name: string, script: string, timeoutMs = 30_000, env: Record<string, string> = {}): Promise<ServerChild> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const entry: { name: string; dataDir?: string } = { name };
   live.set(proc, entry);
   const info = await new Promise<ServerInfo>((resolve, reject) => {

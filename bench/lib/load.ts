@@ -18,6 +18,8 @@ export interface LoadSpec {
   maxRequests: number;
   /** The server's CPU seconds so far, to report its utilisation. */
   serverCpu?: () => number | null;
+  /** Keep the sorted 2xx latencies in the result (to merge runs made at the same time). */
+  keepLatencies?: boolean;
 }
 
 export interface Measurement {
@@ -35,10 +37,12 @@ export interface Measurement {
   loadCpu: number;
   /** The whole machine's busy CPU (all processes, incl. steal), percent of one core; null off Linux. */
   machineCpu: number | null;
+  /** Every 2xx latency in ms, sorted; only with `keepLatencies`. */
+  latencies?: Float64Array;
 }
 
 /** Busy jiffies of the whole machine so far (user+nice+system+irq+softirq+steal), from /proc/stat. */
-function machineBusyTicks(): number | null {
+export function machineBusyTicks(): number | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
     const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
@@ -50,7 +54,7 @@ function machineBusyTicks(): number | null {
 
 export const hasErrors = (m: Measurement): boolean => m.non2xx > 0 || m.errors > 0 || m.timeouts > 0;
 
-function percentile(sorted: Float64Array, q: number): number {
+export function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -107,6 +111,7 @@ export function runLoad(spec: LoadSpec, ticksPerSecond = 100): Promise<Measureme
           serverCpu: server0 !== null && server1 !== null ? (100 * (server1 - server0)) / wall : null,
           loadCpu: (100 * (load.user + load.system)) / 1e6 / wall,
           machineCpu: machine0 !== null && machine1 !== null ? (100 * (machine1 - machine0)) / ticksPerSecond / wall : null,
+          ...(spec.keepLatencies ? { latencies: sorted } : {}),
         });
       },
     );

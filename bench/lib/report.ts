@@ -96,7 +96,8 @@ export function consoleReport(rows: Row[], st: Storage): string {
   return out.join('\n');
 }
 
-export function writeMarkdown(file: string, m: Machine, s: RunSettings, rows: Row[], st: Storage): void {
+/** `postgres`: the Postgres section (bench/lib/pg-report.ts), placed after the SQLite results. */
+export function writeMarkdown(file: string, m: Machine, s: RunSettings, rows: Row[], st: Storage, postgres: string): void {
   const errorLines = rows.filter(rowErrors).map((r) =>
     `> **WARNING — ${r.scenario}: this run had errors** (non-2xx / errors / timeouts: bare ${errorsOf(r.bare)}, gateway ${errorsOf(r.gateway)}). The figures below are not valid.`);
   const text = `# Benchmarks
@@ -105,20 +106,24 @@ How fast taskgate's HTTP API is compared with a bare hello-world server on the s
 (Fastify 5), measured side by side in one run:
 
 - **create**: \`POST /v1/midjourney/imagine\` with a bearer token and
-  \`{"prompt":"a cat sitting on a table","async":true}\`: auth → validation → durable SQLite insert
+  \`{"prompt":"a cat sitting on a table","async":true}\`: auth → validation → durable SQLite (or Postgres) insert
   → \`{"success":true,"task_id":…,"trace_id":…}\`.
 - **retrieve**: \`POST /v1/midjourney/tasks\` with \`{"action":"retrieve","id":…}\`, cycling over
   ${s.retrieveTasks} tasks created beforehand (each connection cycles through its own slice of them, so it is not one hot row).
 - **bare**: a Fastify hello-world (\`bench/servers/bare.ts\`, logger off): \`POST /\` parses the JSON
   body and returns a small JSON object (\`success\`, \`task_id\`, \`trace_id\`). It gets exactly the
   same headers and bodies as the gateway in each scenario.
+- The gateway runs on its embedded SQLite store (the tables under Results) and on Postgres, with one
+  and with two gateway nodes on one database (under Postgres).
 
 Run it with \`npm run bench\` (\`bench/run.ts\`). Each server runs in its own child process; the load
 generator (autocannon, programmatic) runs in the parent, so on a 2-core machine each gets a core.
 Everything is on loopback (127.0.0.1) only, and every load loop is bounded in time and in count.
-Scenarios alternate bare / gateway; each run has a ${s.warmupSec} s warm-up (discarded) and lasts
+Each scenario runs bare, then the gateway (SQLite, then Postgres); each run has a ${s.warmupSec} s warm-up (discarded) and lasts
 ${s.durationSec} s, ${s.connections} connections, pipelining 1. Change with \`BENCH_DURATION\`,
-\`BENCH_WARMUP\`, \`BENCH_CONNECTIONS\` (seconds, seconds, count). This file is rewritten by each run.
+\`BENCH_WARMUP\`, \`BENCH_CONNECTIONS\` (seconds, seconds, count); \`BENCH_POSTGRES=0\` skips Postgres,
+\`BENCH_POSTGRES_URL\` is its admin database (default \`postgres://postgres@127.0.0.1:5432/postgres\`).
+This file is rewritten by each run, except the sections other scripts own.
 
 ## Machine
 
@@ -145,6 +150,8 @@ CPU is the percentage of one core used over the run (server: the child process, 
 generator: the parent process; machine: every process on the machine, out of ${m.nproc}00 %). A server
 well below 100 % means something else was the limit; machine CPU well above server + load
 generator means other work on the machine competed with the run.
+
+${postgres.trimEnd()}
 
 ## Notes
 
@@ -211,8 +218,8 @@ generator means other work on the machine competed with the run.
   writeFileSync(file, text + keptSections(file));
 }
 
-/** Sections other benchmarks own (written by bench/webhooks.ts and bench/claims.ts), kept as they are. */
-const OTHER_SECTIONS = ['Webhooks', 'Claims', 'Relay'];
+/** Sections other benchmarks own (bench/webhooks.ts, claims.ts, relay.ts, history.ts), kept as they are. */
+const OTHER_SECTIONS = ['Webhooks', 'Claims', 'Relay', 'Stored history'];
 
 function keptSections(file: string): string {
   let old: string;

@@ -3,6 +3,9 @@
  * data dir (removed at exit). API-only node (`dispatch.enabled: false`), logging at warn.
  * Listens on 127.0.0.1, port 0, creates a token, and prints `{"url", "token", "dataDir"}` as one
  * JSON line on stdout.
+ * On Postgres when BENCH_DATABASE_URL is set (`databaseUrl`; the data dir then holds only files);
+ * with BENCH_TOKEN set too (a second node on the same database) it uses that token instead of
+ * creating one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,9 +42,10 @@ process.stdin.on('end', () => void stop());
 process.stdin.resume();
 
 try {
-  const config = parseConfig({ host: '127.0.0.1', port: 0, logLevel: 'warn', dispatch: { enabled: false } });
+  const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
+  const config = parseConfig({ host: '127.0.0.1', port: 0, logLevel: 'warn', dispatch: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}) });
   gw = await createGateway({ config, dataDir });
-  const { token } = await gw.tokens.create('bench');
+  const token = process.env.BENCH_TOKEN || (await gw.tokens.create('bench')).token;
   const url = await gw.listen();
   process.stdout.write(`${JSON.stringify({ url, token, dataDir })}\n`);
 } catch (err) {
