@@ -9,10 +9,21 @@ import { LOCAL_TASK_EVENTS } from '../core/events.js';
 import type { TaskFeed } from '../core/ports.js';
 
 const CHANNEL = 'taskgate:tasks';
+/**
+ * Queued tasks within this window are announced by one message naming no task (`*`): a task that
+ * was just queued is known to nobody else yet, so the announcement only wakes the other nodes'
+ * workers, and one wake-up per window is as good as one per task.
+ */
+const QUEUED_WINDOW_MS = 10;
 
 export function createRedisFeed(commands: Redis, subscriber: Redis, nodeId: string): TaskFeed {
   const listeners = new Set<(event: LocalTaskEvent, taskId: string) => void>();
   let subscribed = false;
+  let queued: NodeJS.Timeout | undefined;
+  // Fire and forget: a lost announcement only means the other nodes find the change by polling.
+  const send = (event: LocalTaskEvent, taskId: string): void => {
+    if (commands.status === 'ready') commands.publish(CHANNEL, `${nodeId} ${event} ${taskId}`).catch(() => undefined);
+  };
   const subscribe = (): void => {
     subscriber.subscribe(CHANNEL).then(
       () => {
@@ -39,14 +50,21 @@ export function createRedisFeed(commands: Redis, subscriber: Redis, nodeId: stri
       return subscribed && subscriber.status === 'ready' && commands.status === 'ready';
     },
     publish(event, taskId) {
-      // Fire and forget: a lost announcement only means the other nodes find the change by polling.
-      if (commands.status === 'ready') commands.publish(CHANNEL, `${nodeId} ${event} ${taskId}`).catch(() => undefined);
+      if (event === 'task:queued') {
+        queued ??= setTimeout(() => {
+          queued = undefined;
+          send('task:queued', '*');
+        }, QUEUED_WINDOW_MS);
+        return;
+      }
+      send(event, taskId);
     },
     subscribe(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
     async close() {
+      clearTimeout(queued);
       listeners.clear();
     },
   };

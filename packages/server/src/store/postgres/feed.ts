@@ -12,6 +12,8 @@ import type { TaskFeed } from '../../core/ports.js';
 import type { Pool } from './db.js';
 
 const CHANNEL = 'taskgate_tasks';
+/** Queued tasks within this window are announced by one NOTIFY (a wake-up names no task). */
+const COALESCE_MS = 10;
 
 export function createPgFeed(pool: Pool, url: string): TaskFeed {
   const nodeId = randomUUID();
@@ -19,6 +21,7 @@ export function createPgFeed(pool: Pool, url: string): TaskFeed {
   let client: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
+  let pending: NodeJS.Timeout | undefined;
   const listen = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: url, application_name: 'taskgate-listen' });
     c.on('notification', (msg) => {
@@ -45,9 +48,14 @@ export function createPgFeed(pool: Pool, url: string): TaskFeed {
   return {
     kind: 'postgres',
     complete: false,
-    publish(event, taskId) {
-      if (event !== 'task:queued' || closed) return;
-      pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `${nodeId} ${taskId}`]).catch(() => undefined);
+    publish(event) {
+      // A NOTIFY commits (and serialises notifying commits server-wide): one per window at most,
+      // naming no task (`*`): the other nodes' workers wake and claim whatever is due.
+      if (event !== 'task:queued' || closed || pending) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        if (!closed) pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `${nodeId} *`]).catch(() => undefined);
+      }, COALESCE_MS);
     },
     subscribe(fn) {
       listeners.add(fn);
@@ -56,6 +64,7 @@ export function createPgFeed(pool: Pool, url: string): TaskFeed {
     async close() {
       closed = true;
       clearTimeout(retry);
+      clearTimeout(pending);
       listeners.clear();
       await client?.end().catch(() => undefined);
       client = null;

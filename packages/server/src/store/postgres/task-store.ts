@@ -17,6 +17,7 @@ import type { Task, TaskLog } from '../../core/types.js';
 import { newTaskToTask, toTask, type TaskRow } from '../task-row.js';
 import { transaction, type Pool } from './db.js';
 import { recordFiles, taskOfFile } from './file-index.js';
+import { GroupInsert, insertTasks } from './group-insert.js';
 import type { PgOutbox, PgTaskLedger, Queryable } from './parts.js';
 import { createPgUpstreamStore } from './upstream-store.js';
 
@@ -51,18 +52,8 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
   // A task waiting upstream is never run or submitted again locally: its poll lease may expire too.
   const expiredRunning = due(`t.state = 'running' AND t.lease_expires_at <= $2 AND ${local}`, 't.lease_expires_at');
 
-  const insertRow = async (c: Queryable, t: NewTask): Promise<void> => {
-    await c.query(
-      `INSERT INTO tasks (id, owner_id, service, dialect, state, request, input, trace_id, callback_url, created_at, run_after, meta,
-                          webhook_events, origin, price, follow_up)
-       VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [
-        t.id, t.ownerId, t.service, t.dialect, JSON.stringify(t.request), JSON.stringify(t.input), t.traceId, t.callbackUrl, t.createdAt,
-        t.runAfter, JSON.stringify(t.meta), JSON.stringify(t.webhookEvents), t.origin, t.price, t.followUp ? JSON.stringify(t.followUp) : null,
-      ],
-    );
-    await ledger.hold(c, t.ownerId, t.id, t.price, t.createdAt); // throws used_up: the insert rolls back with it
-  };
+  const insertRow = (c: Queryable, t: NewTask): Promise<void> => insertTasks(c, ledger, [t]);
+  const grouped = new GroupInsert(pool, ledger);
 
   const byId = async (c: Queryable, id: string): Promise<Task | null> =>
     first((await c.query<TaskRow>('SELECT * FROM tasks WHERE id = $1', [id])).rows);
@@ -245,11 +236,10 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
   let closed: Promise<void> | null = null;
 
   return {
-    insert: (t) =>
-      transaction(pool, async (c) => {
-        await insertRow(c, t);
-        return newTaskToTask(t);
-      }),
+    insert: async (t) => {
+      await grouped.add(t);
+      return newTaskToTask(t);
+    },
     insertOnce: (t, idempotency) => insertOnceTx(t, idempotency),
     get: (id) => byId(pool, id),
     async getMany(ownerId, ids) {
@@ -338,6 +328,6 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
       ),
     upstream,
     /** Ends the pool (shared by the other Postgres stores of the same `Stores`); idempotent. */
-    close: () => (closed ??= pool.end()),
+    close: () => (closed ??= grouped.drain().then(() => pool.end())),
   };
 }
