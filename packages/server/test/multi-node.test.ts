@@ -138,8 +138,11 @@ describe('two gateway nodes on one Postgres and one Redis', { skip, timeout: 180
       const second = (await call(a.url, 'POST', `/v1/${LOCAL}`, token, { body: { prompt: 'cancelled on B' } })).json.task_id as string;
       const cancelled = await call(b.url, 'POST', '/v1/demo/tasks', token, { body: { action: 'cancel', id: second } });
       assert.equal(cancelled.status, 200, cancelled.text);
-      const cancelledOnA = await call(a.url, 'POST', '/v1/demo/tasks', token, { body: { action: 'retrieve', id: second } });
-      assert.ok(cancelledOnA.json.finished_at !== undefined, 'A reads the cancel B made');
+      // A reads the cancel B made as soon as Redis has carried B's announcement (milliseconds).
+      const cancelledOnA = await until('A to read the cancel B made', async () => {
+        const r = await call(a.url, 'POST', '/v1/demo/tasks', token, { body: { action: 'retrieve', id: second } });
+        return r.json?.finished_at !== undefined ? r : undefined;
+      }, 5_000, 10);
       assert.equal(cancelledOnA.json.response?.error?.code, 'cancelled', cancelledOnA.text);
     } finally {
       a.child.kill('SIGTERM');

@@ -12,6 +12,7 @@ import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskFee
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
+import { TaskReadCache } from './read-cache.js';
 import { TaskWatchers } from './waiters.js';
 import type { UpstreamRef, UpstreamStore } from './upstream.js';
 import { canTransition } from './state.js';
@@ -60,6 +61,11 @@ export interface TaskServiceOptions {
   waitPollMs?: number;
   /** Checks a create's validated input before anything is stored (content moderation). */
   moderator?: Moderator;
+  /**
+   * A read cache for a store shared by several nodes (core/read-cache.ts): finished tasks always,
+   * live ones while the attached feed is complete. Absent: every read goes to the store.
+   */
+  sharedReadCache?: { size: number; liveTtlMs: number };
 }
 
 export class TaskService {
@@ -69,6 +75,8 @@ export class TaskService {
   private readonly clock: Clock;
   private readonly waiters: TaskWatchers;
   private readonly moderator: Moderator | undefined;
+  /** Reads of a store shared by several nodes (null: the store caches itself, or nothing is cached). */
+  private readonly readCache: TaskReadCache | null;
   /** Changes to and from other gateway nodes, once attached. */
   private feed: TaskFeed | null = null;
   private detachFeed: () => void = () => {};
@@ -80,6 +88,9 @@ export class TaskService {
     this.clock = opts.clock;
     this.events = opts.events ?? new TaskEvents();
     this.waiters = new TaskWatchers(this.events, (id) => this.store.get(id), opts.waitPollMs ?? 1000, () => this.feed?.complete ?? false);
+    this.readCache = opts.sharedReadCache
+      ? new TaskReadCache(this.events, { ...opts.sharedReadCache, coherent: () => this.feed?.complete ?? false, now: () => this.clock.now() })
+      : null;
   }
 
   /**
@@ -144,8 +155,20 @@ export class TaskService {
 
   /** The task if `ownerId` owns it; another owner's task is indistinguishable from none. */
   async get(ownerId: string, id: string): Promise<Task | null> {
-    const task = await this.store.get(id);
+    const task = await this.read(id);
     return task && task.ownerId === ownerId ? task : null;
+  }
+
+  /** A task by id: from the read cache when the store is shared and it can be trusted, else the store. */
+  private async read(id: string): Promise<Task | null> {
+    const cache = this.readCache;
+    if (!cache) return this.store.get(id);
+    const cached = cache.get(id);
+    if (cached) return cached;
+    const mark = cache.mark();
+    const task = await this.store.get(id);
+    if (task) cache.fill(task, mark);
+    return task;
   }
 
   /**
@@ -153,7 +176,7 @@ export class TaskService {
    * returned only if `proves(task)` holds, e.g. a secret kept in its meta matches.
    */
   async getWithCapability(id: string, proves: (task: Task) => boolean): Promise<Task | null> {
-    const task = await this.store.get(id);
+    const task = await this.read(id);
     return task && proves(task) ? task : null;
   }
 
@@ -309,6 +332,7 @@ export class TaskService {
   close(): void {
     this.detachFeed();
     this.waiters.close();
+    this.readCache?.close();
   }
 }
 

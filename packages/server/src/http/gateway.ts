@@ -107,7 +107,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let generated: string | null = null;
 
   const services = new ServiceRegistry(serviceDefinitions(config, opts.env));
-  const tasks = new TaskService({ store, services, clock, moderator: createModerator(config.moderation) });
+  const tasks = new TaskService({
+    store, services, clock, moderator: createModerator(config.moderation),
+    // A shared store cannot cache its own reads (other nodes write it): finished tasks, and live
+    // ones while Redis announces every node's changes, are cached above it.
+    sharedReadCache: stores.kind === 'postgres' ? { size: 10_000, liveTtlMs: 2_000 } : undefined,
+  });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
   if (coordination.feed) tasks.attachFeed(coordination.feed);
 
