@@ -8,6 +8,7 @@ import { startServer, ticksPerSecond, type ServerChild } from './child.js';
 import { percentile, runLoad, type Measurement } from './load.js';
 import { cpuSampler, createBenchDatabase, pgFacts, type BenchDatabase, type CpuReading, type CpuSampler, type PgFacts } from './postgres.js';
 import { authHeaders, check, createTasks } from './requests.js';
+import { benchRedisUrl } from './pg-report.js';
 
 export interface PgRun {
   nodes: number;
@@ -58,9 +59,10 @@ const SCRIPT = 'bench/servers/gateway.ts';
 export async function startPostgres(s: PgLoadSettings): Promise<PgBench> {
   const db = await createBenchDatabase();
   process.stderr.write(`created database ${db.name}\n`);
-  const a = await startServer('postgres node A', SCRIPT, 60_000, { BENCH_DATABASE_URL: db.url, BENCH_TOKEN: '' });
+  const redis = { BENCH_REDIS_URL: benchRedisUrl() ?? '' };
+  const a = await startServer('postgres node A', SCRIPT, 60_000, { BENCH_DATABASE_URL: db.url, BENCH_TOKEN: '', ...redis });
   if (!a.info.token) throw new Error('postgres node A did not report a token');
-  const b = await startServer('postgres node B', SCRIPT, 60_000, { BENCH_DATABASE_URL: db.url, BENCH_TOKEN: a.info.token });
+  const b = await startServer('postgres node B', SCRIPT, 60_000, { BENCH_DATABASE_URL: db.url, BENCH_TOKEN: a.info.token, ...redis });
   const headers = authHeaders(a.info.token);
   process.stderr.write(`postgres nodes at ${a.info.url} and ${b.info.url}; creating ${s.retrieveTasks} tasks on node A … `);
   const ids = await createTasks(a, headers, s.retrieveTasks);

@@ -159,9 +159,10 @@ ${problem}
   \`fsync=${set('fsync')}\`, \`wal_sync_method=${set('wal_sync_method')}\`, \`shared_buffers=${set('shared_buffers')}\`. The run creates a
   fresh database \`taskgate_bench_<random>\` (dropped at its end, also on error and Ctrl-C); the first node migrates it on start.
 - Each node is the same API-only gateway as the SQLite one (\`dispatch.enabled: false\`, logging at warn) with
-  \`databaseUrl\` set and the default pool (10 connections per node). The Postgres driver keeps no task cache (other
-  nodes write the same rows), so every retrieve is a query; every create is its own transaction, committed (and flushed)
-  before the answer.
+  \`databaseUrl\` set and the default pool (10 connections per node)${redisNote()}. The store keeps no task
+  cache of its own (other nodes write the same rows); the gateway caches finished tasks, and live ones while Redis
+  announces every node's changes (a change announced for a task drops it). Creates that arrive together are committed
+  together (one multi-row INSERT, one flush) before each is answered.
 - **1 node**: node A with all ${s.connections} connections (node B is running and idle). **2 nodes**: node B uses the token
   node A created (both read the same tokens table); two autocannon instances in the load-generator process run at the
   same time, one per node, with half the connections each (retrieve: each over its half of the ${s.retrieveTasks} tasks,
@@ -189,4 +190,15 @@ ${waitLines(res.rows)}
 
 ${twoNodes(res.rows, m)}
 `;
+}
+
+/** How the nodes were coordinated (BENCH_REDIS_URL; BENCH_REDIS=0: Postgres alone). */
+function redisNote(): string {
+  const url = benchRedisUrl();
+  return url ? ` and Redis at \`${url}\` (the README's multi-node setup)` : ', without Redis (BENCH_REDIS=0)';
+}
+
+/** The Redis the Postgres nodes use, or null with BENCH_REDIS=0. */
+export function benchRedisUrl(): string | null {
+  return process.env.BENCH_REDIS === '0' ? null : (process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
 }

@@ -5,7 +5,7 @@
  * JSON line on stdout.
  * On Postgres when BENCH_DATABASE_URL is set (`databaseUrl`; the data dir then holds only files);
  * with BENCH_TOKEN set too (a second node on the same database) it uses that token instead of
- * creating one.
+ * creating one. BENCH_REDIS_URL adds Redis (`redisUrl`), as several nodes are meant to run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,10 @@ process.stdin.resume();
 
 try {
   const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
-  const config = parseConfig({ host: '127.0.0.1', port: 0, logLevel: 'warn', dispatch: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}) });
+  const redisUrl = process.env.BENCH_REDIS_URL || undefined;
+  const config = parseConfig({
+    host: '127.0.0.1', port: 0, logLevel: 'warn', dispatch: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}), ...(redisUrl ? { redisUrl } : {}),
+  });
   gw = await createGateway({ config, dataDir });
   const token = process.env.BENCH_TOKEN || (await gw.tokens.create('bench')).token;
   const url = await gw.listen();
