@@ -22,7 +22,7 @@ const MAX_BATCH = 200;
  * Most batches committing at once. While they commit, new creates queue up and go together in the
  * next batch: fewer, larger commits (each a WAL flush) instead of one per event-loop turn.
  */
-const MAX_IN_FLIGHT = 1;
+const MAX_IN_FLIGHT = 2;
 
 const row = (t: NewTask) => ({
   id: t.id, owner_id: t.ownerId, service: t.service, dialect: t.dialect, state: 'queued',
