@@ -54,3 +54,18 @@ test('a URL in an environment error is printed without its credentials', () => {
   assert.match(err.message, /TASKGATE_PUBLIC_URL=ftp:\/\/\[redacted\]@example\.com\/\?sig=\[redacted\]: must be an http\(s\) URL/);
   assert.doesNotMatch(err.message, /hunter2|planted-sig/);
 });
+
+test('TASKGATE_DATABASE_URL, TASKGATE_REDIS_URL and TASKGATE_FILES_DIR: checked, relative files dirs resolved, credentials never printed', async () => {
+  const dir = tempDir();
+  const env = { TASKGATE_DATABASE_URL: 'postgres://app:pg-secret-pw@db.internal:5432/taskgate', TASKGATE_REDIS_URL: 'redis://:redis-secret-pw@cache:6379', TASKGATE_FILES_DIR: 'shared/files' };
+  const config = loadConfig(env, dir);
+  assert.deepEqual([config.databaseUrl, config.redisUrl, config.filesDir], [env.TASKGATE_DATABASE_URL, env.TASKGATE_REDIS_URL, join(dir, 'shared/files')]);
+  const { redactSecrets } = await import('../src/config/redact.js');
+  const printed = JSON.stringify(redactSecrets(config));
+  assert.ok(!printed.includes('pg-secret-pw') && !printed.includes('redis-secret-pw'), printed);
+  assert.match(printed, /db\.internal:5432\/taskgate/, 'the host stays, so the operator sees where');
+  const err = configError(() => loadConfig({ TASKGATE_DATABASE_URL: 'mysql://root:my-secret@db/x', TASKGATE_REDIS_URL: 'http://cache' }, dir));
+  assert.match(err.message, /TASKGATE_DATABASE_URL=.*must be a postgres:\/\/ or postgresql:\/\/ URL/);
+  assert.match(err.message, /TASKGATE_REDIS_URL=.*must be a redis:\/\/ or rediss:\/\/ URL/);
+  assert.ok(!err.message.includes('my-secret'), err.message);
+});
