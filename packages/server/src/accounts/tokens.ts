@@ -15,12 +15,18 @@ export interface TokenServiceOptions {
   now?: () => number;
   /**
    * How long an authenticated token is remembered in memory (default 10 s). Changing a token or
-   * its account through this service forgets it at once; the TTL bounds how long a change made by
-   * another process takes to apply here. Expiry is checked on every request regardless.
+   * its account through this service forgets it at once, here and (with `announce`) on the other
+   * nodes; the TTL bounds how long a change nobody announced (the offline CLI, Redis down) takes
+   * to apply here. Expiry is checked on every request regardless.
    */
   cacheTtlMs?: number;
   /** Most tokens remembered at once (oldest forgotten first). */
   cacheSize?: number;
+  /**
+   * Tells the other gateway nodes that a token or account changed (its id), so they forget it at
+   * once instead of after their cache TTL (`forgetById` on their side). Absent: one node.
+   */
+  announce?: (id: string) => void;
 }
 
 /** Where a new token goes: an existing account, or a new one (named after the token unless named here). */
@@ -47,6 +53,7 @@ export class TokenService {
   private readonly now: () => number;
   private readonly ttlMs: number;
   private readonly cacheSize: number;
+  private readonly announce: (id: string) => void;
   /** Authenticated tokens by the token itself (memory only; never persisted). */
   private readonly cache = new Map<string, CacheEntry>();
 
@@ -57,6 +64,15 @@ export class TokenService {
     this.now = opts.now ?? Date.now;
     this.ttlMs = opts.cacheTtlMs ?? 10_000;
     this.cacheSize = opts.cacheSize ?? 10_000;
+    this.announce = opts.announce ?? (() => {});
+  }
+
+  /**
+   * Forgets the cached tokens with this id, or of the account with this id (another node changed
+   * it): the next request with such a token reads it from the store again.
+   */
+  forgetById(id: string): void {
+    this.forget((p) => p.token.id === id || p.account.id === id);
   }
 
   private newAccount(patch: AccountPatch): AccountRecord {
@@ -88,6 +104,7 @@ export class TokenService {
     this.forget((p) => p.account.id === id);
     const record = await this.store.updateAccount(id, checked);
     this.forget((p) => p.account.id === id); // a request may have cached the old record meanwhile
+    this.announce(id);
     return record;
   }
 
@@ -160,6 +177,7 @@ export class TokenService {
     this.forget((p) => p.token.id === id);
     const record = await this.store.updateToken(id, checked);
     this.forget((p) => p.token.id === id);
+    this.announce(id);
     return record;
   }
 
@@ -176,13 +194,17 @@ export class TokenService {
     this.forget((p) => p.token.id === id);
     const record = await this.store.replaceTokenHash(id, hashToken(token));
     this.forget((p) => p.token.id === id);
+    this.announce(id);
     return record ? { record, token } : null;
   }
 
   /** Deletes a token; its account and everything the account owns stay. */
   async delete(id: string): Promise<boolean> {
     this.forget((p) => p.token.id === id);
-    return this.store.deleteToken(id);
+    const deleted = await this.store.deleteToken(id);
+    this.forget((p) => p.token.id === id);
+    this.announce(id);
+    return deleted;
   }
 
   private forget(match: (p: Principal) => boolean): void {

@@ -10,15 +10,19 @@ import type { Logger } from 'pino';
 import type { TaskFeed } from '../core/ports.js';
 import { redactUrl } from '../core/redact.js';
 import { memoryLimiters, redisLimiters, type LimiterFactory } from './limiters.js';
+import { createRedisAuthChanges, type AuthChanges } from './redis-auth.js';
 import { createRedisFeed } from './redis-feed.js';
 
 export type { LimiterFactory } from './limiters.js';
+export type { AuthChanges } from './redis-auth.js';
 
 export interface Coordination {
   /** Where rate-limit and channel-rate counters live. */
   limiters: LimiterFactory;
   /** Task changes from and to the other nodes; null on a single node without one. */
   feed: TaskFeed | null;
+  /** Token and account changes between nodes (authentication caches); null without Redis. */
+  auth: AuthChanges | null;
   close(): Promise<void>;
 }
 
@@ -46,7 +50,7 @@ function connect(url: string, log: Logger, role: string, down: { logged: boolean
 
 export function createCoordination(opts: { redisUrl: string | null; nodeId: string; log: Logger; storeFeed?: TaskFeed | null }): Coordination {
   if (opts.redisUrl === null) {
-    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, close: async () => opts.storeFeed?.close() };
+    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, close: async () => opts.storeFeed?.close() };
   }
   const down = { logged: false };
   const commands = connect(opts.redisUrl, opts.log, 'commands', down);
@@ -55,6 +59,7 @@ export function createCoordination(opts: { redisUrl: string | null; nodeId: stri
   return {
     limiters: redisLimiters(commands),
     feed,
+    auth: createRedisAuthChanges(commands, subscriber, opts.nodeId),
     async close() {
       await feed.close();
       await opts.storeFeed?.close();

@@ -38,7 +38,8 @@ export function createRedisFeed(commands: Redis, subscriber: Redis, nodeId: stri
   subscriber.on('close', () => {
     subscribed = false;
   });
-  subscriber.on('message', (_channel: string, message: string) => {
+  subscriber.on('message', (channel: string, message: string) => {
+    if (channel !== CHANNEL) return;
     const [node, event, taskId] = message.split(' ');
     if (node === nodeId || taskId === undefined || !LOCAL_TASK_EVENTS.includes(event as LocalTaskEvent)) return;
     for (const fn of listeners) fn(event as LocalTaskEvent, taskId);

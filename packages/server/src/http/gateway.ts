@@ -71,6 +71,8 @@ export interface Gateway {
   webhooks: WebhookDispatcher | null;
   webhookStore: WebhookStore;
   webhookSecrets: WebhookSecrets;
+  /** What this node shares with the others (rate-limit counters, the task feed, auth changes). */
+  coordination: Coordination;
   config: GatewayConfig;
   log: Logger;
   /**
@@ -100,7 +102,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services), coordination.limiters);
   const store = stores.tasks;
   const tokenStore = stores.accounts;
-  const tokens = new TokenService(tokenStore, { now: () => clock.now() });
+  const tokens = new TokenService(tokenStore, { now: () => clock.now(), announce: coordination.auth ? (id) => coordination.auth?.announce(id) : undefined });
+  coordination.auth?.subscribe((id) => tokens.forgetById(id));
   // An admin token from the environment is set now; one is generated only once the port is bound
   // (listen), so a start that fails leaves none behind that nobody saw.
   if (opts.adminToken) await tokens.ensureAdmin(opts.adminToken);
@@ -218,7 +221,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log,
     get generatedAdminToken() {
       return generated;
     },
