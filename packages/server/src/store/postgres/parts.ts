@@ -3,6 +3,7 @@
  * transactions: a state change, its ledger entry and its webhook outbox row commit together.
  * `c` is the connection the caller's transaction runs on.
  */
+import type { Task } from '../../core/types.js';
 import type { PoolClient } from './db.js';
 
 /** A connection inside a transaction (or the pool, for single statements). */
@@ -10,10 +11,11 @@ export type Queryable = Pick<PoolClient, 'query'>;
 
 export interface PgOutbox {
   /**
-   * Queues a delivery of `event` for the task if it has a callback URL and wants that event;
-   * newer events supersede the task's older pending ones (as the SQLite outbox does).
+   * Queues a delivery of `event` for the task (as just written by the caller's transaction) if it
+   * has a callback URL and wants that event, without a round trip when it does not; newer events
+   * supersede the task's older pending ones (as the SQLite outbox does).
    */
-  enqueue(c: Queryable, taskId: string, event: 'start' | 'progress' | 'completed', now: number): Promise<void>;
+  enqueue(c: Queryable, task: Pick<Task, 'id' | 'callbackUrl' | 'webhookEvents'>, event: 'start' | 'progress' | 'completed', now: number): Promise<void>;
 }
 
 export interface PgTaskLedger {

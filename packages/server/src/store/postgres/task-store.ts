@@ -138,8 +138,9 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
           const done = claimedById.get(row.id);
           if (!done) continue;
           // The first start only: a task given back by a clean stop and claimed again announces nothing new.
-          if (row.started_at === null) await outbox.enqueue(c, done.id, 'start', req.now);
-          out.push(toTask(done));
+          const claimedTask = toTask(done);
+          if (row.started_at === null) await outbox.enqueue(c, claimedTask, 'start', req.now);
+          out.push(claimedTask);
           taken++;
         }
         return taken;
@@ -182,7 +183,7 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
            VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_logs WHERE task_id = $1), $2, 'info', $3)`,
           [id, now, message],
         );
-        await outbox.enqueue(c, id, 'progress', now);
+        await outbox.enqueue(c, task, 'progress', now);
       }
       return task;
     });
@@ -208,7 +209,7 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
         } else {
           await ledger.refund(c, task.ownerId, task.id, task.price, req.now);
         }
-        await outbox.enqueue(c, task.id, 'completed', req.now);
+        await outbox.enqueue(c, task, 'completed', req.now);
         await upstream.end(c, task.id, true);
       }
       return task;
@@ -227,7 +228,7 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
       );
       if (task) {
         await ledger.refund(c, task.ownerId, task.id, task.price, req.now);
-        await outbox.enqueue(c, task.id, 'completed', req.now);
+        await outbox.enqueue(c, task, 'completed', req.now);
         await upstream.end(c, task.id, false);
       }
       return task;

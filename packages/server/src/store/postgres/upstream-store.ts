@@ -186,7 +186,7 @@ export function createPgUpstreamStore(pool: Pool, deps: { outbox: PgOutbox }): P
           const task = risen.get(p.taskId) ?? null;
           if (task) {
             risen.delete(p.taskId); // a task listed twice in one batch rises (and is announced) once
-            await deps.outbox.enqueue(c, p.taskId, 'progress', req.now);
+            await deps.outbox.enqueue(c, task, 'progress', req.now);
           }
           out.push({ progressed: task });
         }

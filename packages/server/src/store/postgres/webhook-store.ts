@@ -12,7 +12,9 @@ import type { PgOutbox, Queryable } from './parts.js';
 
 export function createPgOutbox(): PgOutbox {
   return {
-    async enqueue(c, taskId, event, now) {
+    async enqueue(c, task, event, now) {
+      if (task.callbackUrl === null || !task.webhookEvents.includes(event)) return;
+      const taskId = task.id;
       const id = `msg_${uuidv7()}`;
       // The task row is locked by the caller's transition, so the next seq of its deliveries is stable.
       const inserted = await c.query(
