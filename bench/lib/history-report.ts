@@ -122,8 +122,15 @@ ${table(STORE_HEAD, storeRows(figures))}
   (20,000 gets per store, defaults) read 1.23×, just over the target. By hand, \`PRAGMA mmap_size\`
   of 4 GiB cut the p50 ratio to 1.18× (p99 1.32×); a 256 MiB \`cache_size\` did not help (1.40×).
 - Postgres's figures are mostly round trips through the pool on loopback: a get is one statement;
-  a claim round is about 45 in one transaction (the advisory lock; per service the running count,
-  the two due queries and the claim \`UPDATE\`; an outbox statement per claimed task), whatever the history.
+  a claim round is about 25 in one transaction (the advisory lock; per service the running count,
+  the two due queries and the claim \`UPDATE\`; an outbox statement only for a task whose callback
+  wants the \`start\` event), whatever the history.
+- Postgres's get p99 swings between runs on this shared 2-core machine while its p50 stays within
+  about 1.1×: on 2026-12-07 the same code read 1.10× (5,000 gets per store), then 1.31× and 1.65×
+  (20,000); a probe of a lone 1,000,000-task store the same day read p50 155 µs and p99 262 µs,
+  below the interleaved 10,000-task store's p99 in those runs. The plan is the same single
+  primary-key lookup (3 or 4 buffers); with \`shared_buffers\` at 128 MB a 1.75 GB database
+  serves part of its pages from the OS cache instead.
 - Machine: ${m.cpu}, \`nproc\` ${m.nproc}, ${m.memory}, Node ${m.node}, ${m.kernel}; ${m.date}.
 `;
   writeSection(file, 'Stored history', section);
