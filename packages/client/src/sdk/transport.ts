@@ -49,19 +49,30 @@ const NOT_SENT_ERRORS = new WeakSet<TaskgateError>();
 
 export const DEFAULT_RETRY: Required<RetryOptions> = { maxRetries: 3, baseDelayMs: 500, maxDelayMs: 30_000 };
 export const DEFAULT_TIMEOUT_MS = 60_000;
-
-/** Sleeps `ms`, or rejects with the abort error when `signal` aborts first. */
+/**
+ * Sleeps at least `ms` by the monotonic clock, or rejects with the abort error when `signal`
+ * aborts first. Timers count from the event loop's cached time, so one may fire early by as long
+ * as the current turn has run; a retry sent even a little before a server's Retry-After is refused
+ * again, so the sleep checks the clock and waits out the rest.
+ */
 export function sleep(ms: number, signal?: AbortSignal, dialect: Dialect | null = null): Promise<void> {
+  const until = performance.now() + ms;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal, dialect));
+    let timer: ReturnType<typeof setTimeout>;
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(abortError(signal, dialect));
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const wait = (left: number): void => {
+      timer = setTimeout(() => {
+        const rest = until - performance.now();
+        if (rest > 0) return wait(Math.ceil(rest));
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, left);
+    };
+    wait(ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
