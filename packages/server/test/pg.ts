@@ -79,6 +79,12 @@ function ensureTemplate(): Promise<string> {
           await pool.end();
         }
         await c.query(`ALTER DATABASE ${name} WITH IS_TEMPLATE true`);
+        // Templates of earlier schemas are of no use any more.
+        const stale = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'taskgate_tpl_%' AND datname <> $1`, [name]);
+        for (const { datname } of stale.rows) {
+          await c.query(`ALTER DATABASE ${datname} WITH IS_TEMPLATE false`);
+          await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+        }
       } finally {
         await c.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]);
       }
