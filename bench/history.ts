@@ -29,7 +29,7 @@ const bounded = (name: string, fallback: number, min: number, max: number): numb
   return n;
 };
 const LARGE = bounded('BENCH_HISTORY_TASKS', 1_000_000, BASELINE + 1, 5_000_000);
-const CALLS = bounded('BENCH_HISTORY_CALLS', 5_000, 100, 100_000);
+const CALLS = bounded('BENCH_HISTORY_CALLS', 20_000, 100, 100_000);
 const ROUNDS = bounded('BENCH_HISTORY_ROUNDS', 300, 10, 5_000);
 const PHASE_MS = bounded('BENCH_HISTORY_PHASE_SEC', 180, 5, 3_600) * 1000;
 const NO_WRITE = process.env.BENCH_HISTORY_NO_WRITE === '1';
