@@ -125,9 +125,11 @@ ${table(STORE_HEAD, storeRows(figures))}
   1.24× (the last is the run recorded above), so it sits at the target rather than safely under it. By hand, \`PRAGMA mmap_size\`
   of 4 GiB cut the p50 ratio to 1.18× (p99 1.32×); a 256 MiB \`cache_size\` did not help (1.40×).
 - Postgres's figures are mostly round trips through the pool on loopback: a get is one statement;
-  a claim round is about 25 in one transaction (the advisory lock; per service the running count,
-  the two due queries and the claim \`UPDATE\`; an outbox statement only for a task whose callback
-  wants the \`start\` event), whatever the history.
+  a claim round is about seven in one transaction, whatever the number of services and the history
+  (the advisory lock; the running counts of every service in one statement; the due tasks of every
+  service in one statement, queued then expired; one claim \`UPDATE\`; an outbox statement only for
+  a task whose callback wants the \`start\` event). It was about 45 statements (14 ms) with a
+  query per service and an outbox statement per task, earlier on 2026-12-07.
 - With a plain \`VACUUM (ANALYZE)\` after the load, Postgres's get p99 at 1,000,000 read 1.31× and
   1.65× in two runs on 2026-12-07 (its p50 1.1×): the first read of a just-loaded row sets its hint
   bits and dirties its page, and with \`shared_buffers\` at 128 MB against 1.75 GB the backend then

@@ -37,20 +37,28 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
   const upstream = createPgUpstreamStore(pool, { outbox });
   const local = `NOT ${upstream.waitingUpstream('t')}`;
 
-  // The owner's cap: its account's max_concurrency, else the request's default ($3; NULL: none).
-  // Owners already at their cap are left out, so their queued tasks never block other owners'.
-  // Rows locked by another transaction (a cancel, a release) are skipped, never waited for.
+  // Due tasks of several services in one statement: per service (\$1, with its limit in \$4), in
+  // claim order. The owner's cap: its account's max_concurrency, else the request's default ($3;
+  // NULL: none). Owners already at their cap are left out, so their queued tasks never block other
+  // owners'. Rows locked by another transaction (a cancel, a release) are skipped, never waited for.
   const due = (where: string, order: string): string =>
-    `SELECT t.*, COALESCE(k.max_concurrency, $3::int) AS owner_cap FROM tasks t LEFT JOIN accounts k ON k.owner_id = t.owner_id
-     WHERE t.service = $1 AND t.state IN ('queued', 'running') AND ${where}
-       AND (COALESCE(k.max_concurrency, $3::int) IS NULL
-            OR (SELECT count(*) FROM tasks r WHERE r.owner_id = t.owner_id AND r.state = 'running' AND r.lease_expires_at > $2)
-               < COALESCE(k.max_concurrency, $3::int))
-     ORDER BY ${order} LIMIT $4
-     FOR UPDATE OF t SKIP LOCKED`;
+    `SELECT d.* FROM unnest($1::text[], $4::int[]) WITH ORDINALITY AS s(service, lim, ord)
+     CROSS JOIN LATERAL (
+       SELECT t.*, COALESCE(k.max_concurrency, $3::int) AS owner_cap FROM tasks t LEFT JOIN accounts k ON k.owner_id = t.owner_id
+       WHERE t.service = s.service AND t.state IN ('queued', 'running') AND ${where}
+         AND (COALESCE(k.max_concurrency, $3::int) IS NULL
+              OR (SELECT count(*) FROM tasks r WHERE r.owner_id = t.owner_id AND r.state = 'running' AND r.lease_expires_at > $2)
+                 < COALESCE(k.max_concurrency, $3::int))
+       ORDER BY ${order} LIMIT s.lim
+       FOR UPDATE OF t SKIP LOCKED
+     ) d
+     ORDER BY s.ord, ${order.replaceAll('t.', 'd.')}`;
   const dueQueued = due(`t.state = 'queued' AND t.run_after <= $2`, 't.run_after, t.created_at, t.id');
   // A task waiting upstream is never run or submitted again locally: its poll lease may expire too.
-  const expiredRunning = due(`t.state = 'running' AND t.lease_expires_at <= $2 AND ${local}`, 't.lease_expires_at');
+  const expiredRunning = due(`t.state = 'running' AND t.lease_expires_at <= $2 AND ${local}`, 't.lease_expires_at, t.id');
+  // Live tasks of each service (tasks waiting upstream hold no worker: their poll leases do not count).
+  const runningPerService = `SELECT (SELECT count(*) FROM tasks t WHERE t.service = s.service AND t.state = 'running' AND t.lease_expires_at > $2 AND ${local}) AS n
+     FROM unnest($1::text[]) WITH ORDINALITY AS s(service, ord) ORDER BY s.ord`;
 
   const insertRow = (c: Queryable, t: NewTask): Promise<void> => insertTasks(c, ledger, [t]);
   const grouped = new GroupInsert(pool, ledger);
@@ -95,12 +103,22 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
       return { task: newTaskToTask(t), created: true };
     });
 
+  /**
+   * One claim round: under the claim lock (so caps stay exact across nodes), the live counts of
+   * every service in one statement, then the due tasks of every service with room in one statement
+   * (queued first, then expired), claimed in one UPDATE; again for the services whose batch came
+   * back full but lost rows to an owner cap. About seven round trips whatever the services.
+   */
   const claimTx = (req: ClaimRequest) =>
     transaction(pool, async (c): Promise<Task[]> => {
       await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [CLAIM_LOCK]);
       const out: Task[] = [];
       const until = req.now + req.leaseMs;
       const cap = req.ownerConcurrency ?? null;
+      const names = req.services.map((l) => l.service);
+      const running = (await c.query<{ n: number }>(runningPerService, [names, req.now])).rows;
+      /** Room per service (index of req.services). */
+      const free = req.services.map((l, i) => Math.max(0, Math.min(req.max, l.concurrency - (running[i]?.n ?? 0))));
       /** Live tasks per capped owner, counting the claims of this transaction. */
       const live = new Map<string, number>();
       const ownerLive = async (owner: string): Promise<number> => {
@@ -110,61 +128,62 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
         );
         return r.rows[0]?.n ?? 0;
       };
-      /** Claims the rows in order (one statement), skipping those whose owner reached its cap in this batch. */
-      const take = async (rows: CappedRow[], limit: ServiceClaimLimit): Promise<number> => {
-        const chosen: CappedRow[] = [];
-        for (const row of rows) {
-          if (row.owner_cap !== null) {
-            const running = live.get(row.owner_id) ?? (await ownerLive(row.owner_id));
-            if (running >= row.owner_cap) continue;
-            live.set(row.owner_id, running + 1);
+      for (const sql of [dueQueued, expiredRunning]) {
+        // Services still to look at in this pass, and what each may take.
+        let open = req.services.map((_, i) => i).filter((i) => free[i]! > 0);
+        while (open.length > 0 && out.length < req.max) {
+          const rows = (await c.query<CappedRow>(sql, [open.map((i) => names[i]), req.now, cap, open.map((i) => free[i])])).rows;
+          const chosen: Array<{ row: CappedRow; limit: ServiceClaimLimit }> = [];
+          const again: number[] = [];
+          for (const i of open) {
+            const limit = req.services[i]!;
+            const batch = rows.filter((r) => r.service === limit.service);
+            let picked = 0;
+            for (const row of batch) {
+              if (out.length + chosen.length >= req.max || picked >= free[i]!) break;
+              if (row.owner_cap !== null) {
+                const n = live.get(row.owner_id) ?? (await ownerLive(row.owner_id));
+                if (n >= row.owner_cap) continue;
+                live.set(row.owner_id, n + 1);
+              }
+              chosen.push({ row, limit });
+              picked++;
+            }
+            free[i] = free[i]! - picked;
+            // A full batch that lost rows to an owner's cap may hide more due tasks: look again.
+            if (picked > 0 && picked < batch.length && batch.length >= free[i]! + picked && free[i]! > 0) again.push(i);
           }
-          chosen.push(row);
-        }
-        if (chosen.length === 0) return 0;
-        const claimed = await c.query<TaskRow>(
-          `UPDATE tasks t SET state = 'running', lease_owner = $4, lease_expires_at = $5, attempts = t.attempts + 1,
-             started_at = COALESCE(t.started_at, $6::bigint), deadline_at = COALESCE(t.deadline_at, v.deadline)
-           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, deadline, from_state)
-           WHERE t.id = v.id AND t.state = v.from_state RETURNING t.*`,
-          [
-            chosen.map((r) => r.id), chosen.map((r) => (r.started_at ?? req.now) + limit.timeoutMs), chosen.map((r) => r.state),
-            req.workerId, until, req.now,
-          ],
-        );
-        const claimedById = new Map(claimed.rows.map((r) => [r.id, r]));
-        let taken = 0;
-        for (const row of chosen) {
-          const done = claimedById.get(row.id);
-          if (!done) continue;
-          // The first start only: a task given back by a clean stop and claimed again announces nothing new.
-          const claimedTask = toTask(done);
-          if (row.started_at === null) await outbox.enqueue(c, claimedTask, 'start', req.now);
-          out.push(claimedTask);
-          taken++;
-        }
-        return taken;
-      };
-      for (const limit of req.services) {
-        // Tasks waiting upstream hold no worker: their poll leases do not count against the service.
-        const running = await c.query<{ n: number }>(
-          `SELECT count(*) AS n FROM tasks t WHERE service = $1 AND state = 'running' AND lease_expires_at > $2 AND ${local}`,
-          [limit.service, req.now],
-        );
-        let free = Math.min(req.max - out.length, limit.concurrency - (running.rows[0]?.n ?? 0));
-        // Again while rows come back: a batch may skip rows of an owner it filled up, and the next
-        // query leaves that owner out. Each round takes at least its first row.
-        for (const sql of [dueQueued, expiredRunning]) {
-          while (free > 0) {
-            const rows = (await c.query<CappedRow>(sql, [limit.service, req.now, cap, free])).rows;
-            const taken = await take(rows, limit);
-            free -= taken;
-            if (taken === 0 || rows.length < free + taken) break;
-          }
+          if (chosen.length > 0) await claimRows(c, chosen, req, until, out);
+          open = again;
         }
       }
       return out;
     });
+
+  /** Moves the chosen rows to running under this lease (one UPDATE) and queues their start webhooks. */
+  const claimRows = async (
+    c: Queryable, chosen: Array<{ row: CappedRow; limit: ServiceClaimLimit }>, req: ClaimRequest, until: number, out: Task[],
+  ): Promise<void> => {
+    const claimed = await c.query<TaskRow>(
+      `UPDATE tasks t SET state = 'running', lease_owner = $4, lease_expires_at = $5, attempts = t.attempts + 1,
+         started_at = COALESCE(t.started_at, $6::bigint), deadline_at = COALESCE(t.deadline_at, v.deadline)
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, deadline, from_state)
+       WHERE t.id = v.id AND t.state = v.from_state RETURNING t.*`,
+      [
+        chosen.map(({ row }) => row.id), chosen.map(({ row, limit }) => (row.started_at ?? req.now) + limit.timeoutMs),
+        chosen.map(({ row }) => row.state), req.workerId, until, req.now,
+      ],
+    );
+    const claimedById = new Map(claimed.rows.map((r) => [r.id, r]));
+    for (const { row } of chosen) {
+      const done = claimedById.get(row.id);
+      if (!done) continue;
+      const task = toTask(done);
+      // The first start only: a task given back by a clean stop and claimed again announces nothing new.
+      if (row.started_at === null) await outbox.enqueue(c, task, 'start', req.now);
+      out.push(task);
+    }
+  };
 
   const progressTx = (id: string, workerId: string, p: number, message: string | null, now: number) =>
     transaction(pool, async (c): Promise<Task | null> => {
