@@ -121,8 +121,9 @@ ${table(STORE_HEAD, storeRows(figures))}
   by hand): both of its trees grow from 3 to 4 levels (index 130 → 12,668 pages, table 3,442 →
   334,172), and at 1.6 GB nearly every lookup misses SQLite's default 2 MB page cache, so each
   level missed is a \`pread\`. Its p99, a tail of a ~15 µs call, is noisy on this shared 2-core
-  machine: six runs of the same code on 2026-12-07 read 1.02×, 1.03×, 1.06×, 1.11×, 1.23× and
-  1.24× (the last is the run recorded above), so it sits at the target rather than safely under it. By hand, \`PRAGMA mmap_size\`
+  machine: seven runs of the SQLite store's code on 2026-12-07 read 1.02×, 1.03×, 1.06×, 1.11×,
+  1.23×, 1.24× and 1.69× (the last is the run recorded above), while its p50 ratio stayed at
+  1.29–1.37×: the target is not reliably met. By hand, \`PRAGMA mmap_size\`
   of 4 GiB cut the p50 ratio to 1.18× (p99 1.32×); a 256 MiB \`cache_size\` did not help (1.40×).
 - Postgres's figures are mostly round trips through the pool on loopback: a get is one statement;
   a claim round is about seven in one transaction, whatever the number of services and the history
