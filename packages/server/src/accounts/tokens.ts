@@ -101,11 +101,7 @@ export class TokenService {
   /** Changes an account (throws `bad_request` on bad fields); takes effect at once for all its tokens. */
   async updateAccount(id: string, patch: AccountPatch): Promise<AccountRecord | null> {
     const checked = checkAccountPatch(patch);
-    this.forget((p) => p.account.id === id);
-    const record = await this.store.updateAccount(id, checked);
-    this.forget((p) => p.account.id === id); // a request may have cached the old record meanwhile
-    this.announce(id);
-    return record;
+    return this.changing(id, () => this.store.updateAccount(id, checked));
   }
 
   /**
@@ -174,11 +170,7 @@ export class TokenService {
   /** Changes a token (throws `bad_request` on bad fields); takes effect at once. Null if unknown. */
   async update(id: string, patch: TokenPatch): Promise<TokenRecord | null> {
     const checked = checkTokenPatch(patch);
-    this.forget((p) => p.token.id === id);
-    const record = await this.store.updateToken(id, checked);
-    this.forget((p) => p.token.id === id);
-    this.announce(id);
-    return record;
+    return this.changing(id, () => this.store.updateToken(id, checked));
   }
 
   disable(id: string): Promise<TokenRecord | null> {
@@ -191,20 +183,26 @@ export class TokenService {
    */
   async rotate(id: string): Promise<{ record: TokenRecord; token: string } | null> {
     const token = newSecret('tg');
-    this.forget((p) => p.token.id === id);
-    const record = await this.store.replaceTokenHash(id, hashToken(token));
-    this.forget((p) => p.token.id === id);
-    this.announce(id);
+    const record = await this.changing(id, () => this.store.replaceTokenHash(id, hashToken(token)));
     return record ? { record, token } : null;
   }
 
   /** Deletes a token; its account and everything the account owns stay. */
-  async delete(id: string): Promise<boolean> {
-    this.forget((p) => p.token.id === id);
-    const deleted = await this.store.deleteToken(id);
-    this.forget((p) => p.token.id === id);
+  delete(id: string): Promise<boolean> {
+    return this.changing(id, () => this.store.deleteToken(id));
+  }
+
+  /**
+   * Writes a change to the token or account `id`: cached tokens it concerns are forgotten before
+   * and after the write (a request may have cached the old record meanwhile), here and, through
+   * `announce`, on the other nodes.
+   */
+  private async changing<T>(id: string, write: () => Promise<T>): Promise<T> {
+    this.forgetById(id);
+    const result = await write();
+    this.forgetById(id);
     this.announce(id);
-    return deleted;
+    return result;
   }
 
   private forget(match: (p: Principal) => boolean): void {

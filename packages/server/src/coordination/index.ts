@@ -48,9 +48,10 @@ function connect(url: string, log: Logger, role: string, down: { logged: boolean
   return client;
 }
 
+/** `storeFeed`: the store's own wake-ups (Postgres), used without Redis; the stores close it. */
 export function createCoordination(opts: { redisUrl: string | null; nodeId: string; log: Logger; storeFeed?: TaskFeed | null }): Coordination {
   if (opts.redisUrl === null) {
-    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, close: async () => opts.storeFeed?.close() };
+    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, close: async () => {} };
   }
   const down = { logged: false };
   const commands = connect(opts.redisUrl, opts.log, 'commands', down);
@@ -62,7 +63,6 @@ export function createCoordination(opts: { redisUrl: string | null; nodeId: stri
     auth: createRedisAuthChanges(commands, subscriber, opts.nodeId),
     async close() {
       await feed.close();
-      await opts.storeFeed?.close();
       commands.disconnect();
       subscriber.disconnect();
     },

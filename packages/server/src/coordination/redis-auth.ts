@@ -5,6 +5,7 @@
  * TTL (10 s) is the bound, as on a single node changed by the offline CLI.
  */
 import type { Redis } from 'ioredis';
+import { listenTo } from './redis-channel.js';
 
 const CHANNEL = 'taskgate:auth';
 
@@ -17,11 +18,7 @@ export interface AuthChanges {
 
 export function createRedisAuthChanges(commands: Redis, subscriber: Redis, nodeId: string): AuthChanges {
   const listeners = new Set<(id: string) => void>();
-  const subscribe = (): void => void subscriber.subscribe(CHANNEL).catch(() => undefined);
-  subscriber.on('ready', subscribe);
-  if (subscriber.status === 'ready') subscribe();
-  subscriber.on('message', (channel: string, message: string) => {
-    if (channel !== CHANNEL) return;
+  listenTo(subscriber, CHANNEL, (message) => {
     const [node, id] = message.split(' ');
     if (node === nodeId || !id) return;
     for (const fn of listeners) fn(id);

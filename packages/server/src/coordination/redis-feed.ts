@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { LocalTaskEvent } from '../core/events.js';
 import { LOCAL_TASK_EVENTS } from '../core/events.js';
 import type { TaskFeed } from '../core/ports.js';
+import { listenTo } from './redis-channel.js';
 
 const CHANNEL = 'taskgate:tasks';
 /**
@@ -18,37 +19,20 @@ const QUEUED_WINDOW_MS = 10;
 
 export function createRedisFeed(commands: Redis, subscriber: Redis, nodeId: string): TaskFeed {
   const listeners = new Set<(event: LocalTaskEvent, taskId: string) => void>();
-  let subscribed = false;
   let queued: NodeJS.Timeout | undefined;
   // Fire and forget: a lost announcement only means the other nodes find the change by polling.
   const send = (event: LocalTaskEvent, taskId: string): void => {
     if (commands.status === 'ready') commands.publish(CHANNEL, `${nodeId} ${event} ${taskId}`).catch(() => undefined);
   };
-  const subscribe = (): void => {
-    subscriber.subscribe(CHANNEL).then(
-      () => {
-        subscribed = true;
-      },
-      () => {
-        subscribed = false;
-      },
-    );
-  };
-  subscriber.on('ready', subscribe);
-  subscriber.on('close', () => {
-    subscribed = false;
-  });
-  subscriber.on('message', (channel: string, message: string) => {
-    if (channel !== CHANNEL) return;
+  const channel = listenTo(subscriber, CHANNEL, (message) => {
     const [node, event, taskId] = message.split(' ');
     if (node === nodeId || taskId === undefined || !LOCAL_TASK_EVENTS.includes(event as LocalTaskEvent)) return;
     for (const fn of listeners) fn(event as LocalTaskEvent, taskId);
   });
-  if (subscriber.status === 'ready') subscribe();
   return {
     kind: 'redis',
     get complete() {
-      return subscribed && subscriber.status === 'ready' && commands.status === 'ready';
+      return channel.subscribed && subscriber.status === 'ready' && commands.status === 'ready';
     },
     publish(event, taskId) {
       if (event === 'task:queued') {

@@ -27,8 +27,6 @@ function isNewer(next: Task, prev: Task): boolean {
 
 export class TaskWatchers {
   private readonly byId = new Map<string, Set<Listener>>();
-  /** Re-reads of each watched task, run when another node announces a change to it. */
-  private readonly refreshers = new Map<string, Set<() => void>>();
   private readonly unsubscribe: Array<() => void>;
 
   constructor(
@@ -43,9 +41,15 @@ export class TaskWatchers {
       if (set) for (const fn of [...set]) fn(task);
     };
     this.unsubscribe = [
+      // Another node changed a watched task: one read, for every waiter of it.
       events.on('task:remote', ({ id }) => {
-        const set = this.refreshers.get(id);
-        if (set) for (const fn of [...set]) fn();
+        if (!this.byId.has(id)) return;
+        this.read(id).then(
+          (task) => {
+            if (task) notify({ task });
+          },
+          () => undefined,
+        );
       }),
       events.on('task:started', notify),
       events.on('task:progress', notify),
@@ -83,13 +87,6 @@ export class TaskWatchers {
           },
           () => undefined,
         );
-      let refreshers = this.refreshers.get(id);
-      if (!refreshers) {
-        refreshers = new Set();
-        this.refreshers.set(id, refreshers);
-      }
-      const announced = refreshers;
-      const onRemote = (): void => void refresh();
       const done = (): void => {
         if (settled) return;
         settled = true;
@@ -97,14 +94,11 @@ export class TaskWatchers {
         clearInterval(poller);
         signal?.removeEventListener('abort', stop);
         listeners.delete(see);
-        announced.delete(onRemote);
         if (listeners.size === 0 && this.byId.get(id) === listeners) this.byId.delete(id);
-        if (announced.size === 0 && this.refreshers.get(id) === announced) this.refreshers.delete(id);
         resolve(last);
       };
       const stop = (): void => void refresh().then(done);
       listeners.add(see);
-      announced.add(onRemote);
       const timer = timeoutMs === undefined ? undefined : setTimeout(stop, timeoutMs);
       let ticks = 0;
       const poller = setInterval(() => {
