@@ -26,8 +26,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
-import { parseConfig } from '../packages/server/src/config/load.js';
-import { createGateway, type Gateway } from '../packages/server/src/http/gateway.js';
+import type { Gateway } from '../packages/server/src/http/gateway.js';
+import { compiledServer } from './lib/compiled.js';
 import { startTaskApiUpstream, type TaskApiUpstream } from '../packages/server/test/fixtures/task-api-upstream.js';
 import { startServer, stopAll, type ServerChild } from './lib/child.js';
 import { writeRelaySection, type RelayRun } from './lib/relay-report.js';
@@ -72,6 +72,7 @@ async function runGateway(): Promise<void> {
   });
   const env = process.env;
   const port = Number(env.BENCH_RELAY_PORT);
+  const { createGateway, parseConfig } = await compiledServer();
   const config = parseConfig({
     host: '127.0.0.1', port, logLevel: 'warn',
     publicUrl: env.BENCH_RELAY_CALLBACKS === '1' ? `http://127.0.0.1:${port}` : null,

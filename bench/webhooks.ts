@@ -17,8 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../packages/server/src/config/load.js';
-import { createGateway, type Gateway } from '../packages/server/src/http/gateway.js';
+import type { Gateway } from '../packages/server/src/http/gateway.js';
+import { compiledServer } from './lib/compiled.js';
 import { startServer, stopAll, type ServerChild } from './lib/child.js';
 import { machine, writeSection } from './lib/report.js';
 
@@ -41,6 +41,7 @@ async function runGateway(): Promise<void> {
   process.once('SIGINT', () => void stop());
   process.stdin.on('end', () => void stop());
   process.stdin.resume();
+  const { createGateway, parseConfig } = await compiledServer();
   const config = parseConfig({
     host: '127.0.0.1', port: 0, logLevel: 'warn',
     dispatch: { maxConcurrency: 16 },

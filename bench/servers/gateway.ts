@@ -1,5 +1,5 @@
 /**
- * The gateway under test, built in-process exactly as `taskgate serve` builds it, in a fresh temp
+ * The gateway under test, built in-process exactly as `taskgate serve` builds it (the compiled server), in a fresh temp
  * data dir (removed at exit). API-only node (`dispatch.enabled: false`), logging at warn.
  * Listens on 127.0.0.1, port 0, creates a token, and prints `{"url", "token", "dataDir"}` as one
  * JSON line on stdout.
@@ -10,8 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../packages/server/src/config/load.js';
-import { createGateway, type Gateway } from '../../packages/server/src/http/gateway.js';
+import type { Gateway } from '../../packages/server/src/http/gateway.js';
+import { compiledServer } from '../lib/compiled.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'taskgate-bench-'));
 let removed = false;
@@ -42,6 +42,7 @@ process.stdin.on('end', () => void stop());
 process.stdin.resume();
 
 try {
+  const { createGateway, parseConfig } = await compiledServer();
   const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
   const redisUrl = process.env.BENCH_REDIS_URL || undefined;
   const config = parseConfig({

@@ -54,7 +54,9 @@ async function serve(): Promise<void> {
         `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n`,
     );
   }
-  gateway.log.info({ url, data: dataDir(), store: storeLabel(config, dataDir()), services: Object.keys(config.services) }, 'taskgate listening');
+  // `compiled`: the server built by `npm run build` (dist/); `source`: TypeScript run through tsx.
+  const build = import.meta.url.endsWith('.js') ? 'compiled' : 'source';
+  gateway.log.info({ url, data: dataDir(), store: storeLabel(config, dataDir()), services: Object.keys(config.services), build, pid: process.pid }, 'taskgate listening');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
