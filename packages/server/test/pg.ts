@@ -96,16 +96,26 @@ function ensureTemplate(): Promise<string> {
 
 /** A fresh, migrated database; its URL and a function that drops it. */
 export async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const tpl = await ensureTemplate();
   const name = `taskgate_test_${randomBytes(6).toString('hex')}`;
-  await admin(async (c) => {
-    await c.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK]);
-    try {
-      await c.query(`CREATE DATABASE ${name} TEMPLATE ${tpl}`);
-    } finally {
-      await c.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]);
-    }
-  });
+  const create = async (): Promise<void> => {
+    const tpl = await ensureTemplate();
+    await admin(async (c) => {
+      await c.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK]);
+      try {
+        await c.query(`CREATE DATABASE ${name} TEMPLATE ${tpl}`);
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]);
+      }
+    });
+  };
+  try {
+    await create();
+  } catch (err) {
+    // A run of another checkout with other migrations dropped our template as stale: make it again.
+    if ((err as { code?: string }).code !== '3D000') throw err;
+    template = null;
+    await create();
+  }
   return { url: urlFor(name), drop: () => admin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))) };
 }
 
