@@ -25,8 +25,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../*', '!../core', 'fastify', 'fastify/*', '@fastify/*', 'better-sqlite3', 'pg', 'ioredis', 'bullmq', 'pino'],
-              message: 'core/ imports none of the other layers (store, dispatch, providers, dialects, http) nor drivers or the web framework.',
+              group: ['../*', '!../core', 'fastify', 'fastify/*', '@fastify/*', 'better-sqlite3', 'pg', 'ioredis', 'bullmq', 'pino', 'prom-client'],
+              message: 'core/ imports none of the other layers (store, dispatch, providers, dialects, http) nor drivers, the web framework or the metrics library.',
             },
           ],
         },

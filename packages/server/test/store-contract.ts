@@ -225,6 +225,21 @@ export function runStoreSuite(name: string, open: () => TaskStore | Promise<Task
       await s.close();
     });
 
+    test('countLive counts queued and running tasks per service, finished ones not at all', async () => {
+      const s = await open();
+      assert.deepEqual(await s.countLive(), []);
+      const a = await s.insert(newTask({ createdAt: 1, runAfter: 1 }));
+      await s.insert(newTask({ createdAt: 2, runAfter: 2 }));
+      await s.insert(newTask({ createdAt: 3, runAfter: 3 }));
+      await s.insert(newTask({ service: 'other/x' }));
+      await s.claimDue({ workerId: 'A', now: 100, leaseMs: 1000, max: 2, services: [limit()] });
+      await s.finish({ id: a.id, workerId: 'A', now: 150, state: 'succeeded', output: { files: [] } });
+      const counts = (await s.countLive()).map((c) => `${c.service} ${c.state} ${c.count}`).sort();
+      assert.deepEqual(counts, ['demo/image queued 1', 'demo/image running 1', 'other/x queued 1']);
+      assert.equal(typeof (await s.countLive())[0]?.count, 'number');
+      await s.close();
+    });
+
     test('list pages an owner’s tasks newest first, optionally for some services only', async () => {
       const s = await open();
       const ids: string[] = [];

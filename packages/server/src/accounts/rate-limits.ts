@@ -38,11 +38,16 @@ export interface RateLimitedCaller {
 
 const WINDOW_SECONDS = 1;
 
+/** Which budget refused a request: the token's, the account's, or a service's per-account create budget. */
+export type RateLimitKind = 'token' | 'account' | 'service';
+
 export class RateLimits {
   private readonly defaultRps: number | null;
   /** One limiter per distinct rate (a token override makes its own). */
   private readonly byRate = new Map<number, RateLimiterAbstract>();
   private readonly byService = new Map<string, RateLimiterAbstract>();
+  /** Told of every refusal (metrics); `service` only for a service's budget. */
+  onRefused: (limit: RateLimitKind, service: string | null) => void = () => {};
 
   constructor(
     settings: RateLimitSettings,
@@ -61,15 +66,24 @@ export class RateLimits {
    */
   async request(caller: RateLimitedCaller): Promise<void> {
     const rps = ownRps(caller.token) ?? this.defaultRps;
-    if (rps !== null) await take(this.limiterFor(rps), `t:${caller.token.id}`);
+    if (rps !== null) await this.take(this.limiterFor(rps), `t:${caller.token.id}`, 'token');
     const accountRps = ownRps(caller.account);
-    if (accountRps !== null) await take(this.limiterFor(accountRps), `a:${caller.account.id}`);
+    if (accountRps !== null) await this.take(this.limiterFor(accountRps), `a:${caller.account.id}`, 'account');
   }
 
   /** Counts one create of `service` by the caller's account against that service's budget, if it has one. */
   async create(caller: RateLimitedCaller, service: string): Promise<void> {
     const perService = this.byService.get(service);
-    if (perService) await take(perService, caller.account.id, service);
+    if (perService) await this.take(perService, caller.account.id, 'service', service);
+  }
+
+  private async take(limiter: RateLimiterAbstract, key: string, limit: RateLimitKind, service?: string): Promise<void> {
+    try {
+      await take(limiter, key, service);
+    } catch (err) {
+      if (err instanceof GatewayError) this.onRefused(limit, service ?? null);
+      throw err;
+    }
   }
 
   private limiterFor(rps: number): RateLimiterAbstract {

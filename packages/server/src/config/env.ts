@@ -5,7 +5,7 @@
  * An empty variable counts as unset.
  */
 import type { z } from 'zod';
-import { redactUrl } from './redact.js';
+import { REDACTED, redactUrl } from './redact.js';
 import { configSchema } from './schema.js';
 
 export interface EnvConfig {
@@ -13,11 +13,14 @@ export interface EnvConfig {
   top: Record<string, unknown>;
   /** Fields of the `webhooks` section. */
   webhooks: Record<string, unknown>;
+  /** Fields of the `metrics` section. */
+  metrics: Record<string, unknown>;
   /** `VARNAME=value: problem`, one per bad variable. */
   problems: string[];
 }
 
 const webhookShape = configSchema.shape.webhooks.unwrap().shape;
+const metricsShape = configSchema.shape.metrics.unwrap().shape;
 
 function firstMessage(issues: readonly z.core.$ZodIssue[]): string {
   const issue = issues[0];
@@ -26,7 +29,7 @@ function firstMessage(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
-  const out: EnvConfig = { top: {}, webhooks: {}, problems: [] };
+  const out: EnvConfig = { top: {}, webhooks: {}, metrics: {}, problems: [] };
   /** Reads `name`, converts and checks it; `convert` returns a problem as `{ error }`. */
   const read = (
     name: string,
@@ -35,17 +38,20 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
     schema: z.ZodType,
     convert: (raw: string) => unknown,
     message?: string,
+    /** A secret: a bad value is never echoed. */
+    secret = false,
   ): void => {
     const raw = env[name];
     if (raw === undefined || raw === '') return;
+    const shown = secret ? REDACTED : redactUrl(raw);
     const converted = convert(raw);
     if (typeof converted === 'object' && converted !== null && 'error' in converted) {
-      out.problems.push(`${name}=${redactUrl(raw)}: ${message ?? String(converted.error)}`);
+      out.problems.push(`${name}=${shown}: ${message ?? String(converted.error)}`);
       return;
     }
     const parsed = schema.safeParse(converted);
     if (parsed.success) target[field] = parsed.data;
-    else out.problems.push(`${name}=${redactUrl(raw)}: ${message ?? firstMessage(parsed.error.issues)}`);
+    else out.problems.push(`${name}=${shown}: ${message ?? firstMessage(parsed.error.issues)}`);
   };
   const asIs = (raw: string): string => raw;
   read('HOST', out.top, 'host', configSchema.shape.host, asIs);
@@ -55,6 +61,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
   read('TASKGATE_DATABASE_URL', out.top, 'databaseUrl', configSchema.shape.databaseUrl, asIs, 'must be a postgres:// or postgresql:// URL');
   read('TASKGATE_FILES_DIR', out.top, 'filesDir', configSchema.shape.filesDir, asIs);
   read('TASKGATE_REDIS_URL', out.top, 'redisUrl', configSchema.shape.redisUrl, asIs, 'must be a redis:// or rediss:// URL');
+  read('TASKGATE_METRICS_TOKEN', out.metrics, 'token', metricsShape.token, asIs, 'must be at least 16 characters', true);
   read('TASKGATE_WEBHOOK_RETRY_SCHEDULE', out.webhooks, 'retrySchedule', webhookShape.retrySchedule, (raw) => {
     const parts = raw.split(',').map((p) => p.trim());
     const bad = parts.findIndex((p) => !/^\d+(\.\d+)?$/.test(p));

@@ -2,7 +2,7 @@
  * Loads the configuration: built-in defaults, then `TASKGATE_CONFIG` or `./taskgate.config.json`
  * if present (its services merged field by field over the built-in ones), then environment
  * overrides (HOST, PORT, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL, TASKGATE_WEBHOOK_RETRY_SCHEDULE,
- * TASKGATE_ALLOW_PRIVATE_CALLBACKS). Any problem is reported as a ConfigError naming where the
+ * TASKGATE_ALLOW_PRIVATE_CALLBACKS, TASKGATE_METRICS_TOKEN). Any problem is reported as a ConfigError naming where the
  * value came from (the variable, the file and field, or the built-in defaults), listing every one.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -105,10 +105,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const fromEnv = readEnv(env);
   if (fromEnv.problems.length) throw new ConfigError('environment', fromEnv.problems);
   const merged: Record<string, unknown> = { ...raw, ...fromEnv.top };
-  if (Object.keys(fromEnv.webhooks).length) {
-    // Over the file's section; a section that is not an object stays, for the schema to report.
-    if (raw.webhooks === undefined) merged.webhooks = fromEnv.webhooks;
-    else if (isPlainObject(raw.webhooks)) merged.webhooks = { ...raw.webhooks, ...fromEnv.webhooks };
+  // Over the file's section; a section that is not an object stays, for the schema to report.
+  for (const section of ['webhooks', 'metrics'] as const) {
+    if (Object.keys(fromEnv[section]).length === 0) continue;
+    if (raw[section] === undefined) merged[section] = fromEnv[section];
+    else if (isPlainObject(raw[section])) merged[section] = { ...raw[section], ...fromEnv[section] };
   }
   const config = parseConfig(merged, source);
   // A relative files directory is where the command was run, like the data dir.

@@ -211,6 +211,17 @@ export const configSchema = z.strictObject({
     .refine((w) => w.leaseMs > w.timeoutMs, { message: 'webhooks.leaseMs must be longer than webhooks.timeoutMs', path: ['leaseMs'] })
     .prefault({}),
   /**
+   * Prometheus metrics at `GET /metrics` (README, "Metrics"). Read with the admin token, or with
+   * `token` (TASKGATE_METRICS_TOKEN), a token that reads metrics and nothing else (redacted by
+   * `taskgate config`). `enabled: false`: no route, nothing counted.
+   */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      token: z.string().min(16, 'a metrics token has at least 16 characters').nullable().default(null),
+    })
+    .prefault({}),
+  /**
    * Content moderation before a task is created: text inputs matching a word (whole word) or a
    * pattern (regex source), case-insensitively, are refused with `forbidden` (403).
    */

@@ -43,6 +43,13 @@ export interface ListRequest {
   limit: number;
 }
 
+/** One service's unfinished tasks in one state (`TaskStore.countLive`). */
+export interface LiveCount {
+  service: string;
+  state: 'queued' | 'running';
+  count: number;
+}
+
 /** How many more tasks of a service a claim may start, given what is running now. */
 export interface ServiceClaimLimit {
   service: string;
@@ -143,6 +150,11 @@ export interface TaskStore {
   returnLeases(workerId: string): Promise<number>;
   /** Lease owners of running tasks and of polls, for dead-worker detection on start. */
   runningLeaseOwners(): Promise<string[]>;
+  /**
+   * How many tasks are queued and running now, per service (services with none are left out);
+   * running includes tasks waiting upstream. For metrics: one query over unfinished tasks only.
+   */
+  countLive(): Promise<LiveCount[]>;
   /**
    * Puts a running task leased to `workerId` back in the queue, due at `runAfter`, without
    * counting the attempt (every upstream channel is busy or rate limited for now). It keeps its

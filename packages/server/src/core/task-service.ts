@@ -8,7 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { LOCAL_TASK_EVENTS, TaskEvents } from './events.js';
 import { resolveFollowUp } from './follow-ups.js';
-import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
+import type { Clock, ListRequest, LiveCount, Moderator, NewTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -322,6 +322,11 @@ export class TaskService {
     const task = await this.store.requeue({ id, workerId, runAfter });
     if (task) this.events.emit('task:queued', { task });
     return task;
+  }
+
+  /** Queued and running tasks per service, as the store counts them now (metrics). */
+  countLive(): Promise<LiveCount[]> {
+    return this.store.countLive();
   }
 
   /** Lease owners of running tasks (for dead-worker detection). */

@@ -244,11 +244,23 @@ export interface UpstreamStore {
   inFlightByChannel(): Promise<Record<string, number>>;
 }
 
+/**
+ * How one upstream HTTP request ended: an answer's status class (`ok` is 2xx/3xx, `rate_limited`
+ * 429, `client_error` other 4xx, `server_error` 5xx), or no answer (`timeout`, `network`,
+ * `aborted` by our own cancel or shutdown).
+ */
+export type UpstreamRequestResult = 'ok' | 'client_error' | 'rate_limited' | 'server_error' | 'timeout' | 'network' | 'aborted';
+
+/** Told of every upstream HTTP request made on a call (metrics): its phase, result and duration. */
+export type UpstreamRequestObserver = (phase: string, result: UpstreamRequestResult, seconds: number) => void;
+
 /** What an adapter call is given. */
 export interface UpstreamCall {
   /** Aborted on timeout, cancel or shutdown: stop at once. */
   signal: AbortSignal;
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  /** Absent: nobody counts this call's requests. */
+  observe?: UpstreamRequestObserver;
 }
 
 export interface SubmitRequest {

@@ -42,6 +42,8 @@ import { serviceDefinitions } from './services.js';
 import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { gatewayLogger } from './log.js';
+import { GatewayMetrics } from '../metrics/metrics.js';
+import { metricsPlugin } from '../metrics/route.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
 
@@ -71,6 +73,8 @@ export interface Gateway {
   webhooks: WebhookDispatcher | null;
   webhookStore: WebhookStore;
   webhookSecrets: WebhookSecrets;
+  /** Prometheus metrics (`GET /metrics`); null when `metrics.enabled` is false. */
+  metrics: GatewayMetrics | null;
   /** What this node shares with the others (rate-limit counters, the task feed, auth changes). */
   coordination: Coordination;
   config: GatewayConfig;
@@ -100,6 +104,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // the store's own wake-ups (Postgres LISTEN/NOTIFY); nothing on a single SQLite node.
   const coordination = opts.coordination ?? createCoordination({ redisUrl: config.redisUrl, nodeId: workerId, log, storeFeed: stores.feed ?? null });
   const rateLimiter = createRateLimits(config.rateLimits, Object.keys(config.services), coordination.limiters);
+  const metrics = config.metrics.enabled ? new GatewayMetrics(log) : null;
+  if (metrics) rateLimiter.onRefused = metrics.rateLimitRefused;
   const store = stores.tasks;
   const tokenStore = stores.accounts;
   const tokens = new TokenService(tokenStore, { now: () => clock.now(), announce: coordination.auth ? (id) => coordination.auth?.announce(id) : undefined });
@@ -109,15 +115,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.adminToken) await tokens.ensureAdmin(opts.adminToken);
   let generated: string | null = null;
 
-  const services = new ServiceRegistry(serviceDefinitions(config, opts.env));
+  const services = new ServiceRegistry(serviceDefinitions(config, opts.env, metrics?.instrumentAdapter));
   const tasks = new TaskService({
-    store, services, clock, moderator: createModerator(config.moderation),
+    store, services, clock, moderator: metrics ? metrics.moderated(createModerator(config.moderation)) : createModerator(config.moderation),
     // A shared store cannot cache its own reads (other nodes write it): finished tasks, and live
     // ones while Redis announces every node's changes, are cached above it.
     sharedReadCache: stores.kind === 'postgres' ? { size: 10_000, liveTtlMs: 2_000 } : undefined,
   });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
   if (coordination.feed) tasks.attachFeed(coordination.feed);
+  metrics?.observeTasks(tasks);
 
   // Every node serves every task's files: several nodes point filesDir at one shared directory.
   const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
@@ -142,7 +149,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const webhooks = config.webhooks.enabled
     ? new WebhookDispatcher({
         tasks, store: webhookStore, secrets: webhookSecrets, renderers: createWebhookRenderers(config, tasks.services), fallback: fallbackRenderer,
-        baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock,
+        baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock, observe: metrics?.webhookAttempt,
       })
     : null;
 
@@ -217,11 +224,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
+  if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
   app.get('/healthz', async () => ({ ok: true }));
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log,
     get generatedAdminToken() {
       return generated;
     },
@@ -256,6 +264,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await app.close();
       clearTimeout(force);
       tasks.close();
+      metrics?.close();
       await coordination.close();
       await stores.close();
     },

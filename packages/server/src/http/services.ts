@@ -7,6 +7,7 @@ import type { ChannelConfig, GatewayConfig, ServiceConfig } from '../config/sche
 import { ConfigError } from '../config/load.js';
 import { priceOf, type ChannelDefinition, type ServiceDefinition } from '../core/services.js';
 import type { JsonObject } from '../core/types.js';
+import type { UpstreamAdapter } from '../core/upstream.js';
 import { createProvider } from '../providers/index.js';
 import { createUpstreamAdapter } from '../providers/upstream/index.js';
 import { relayProvider } from '../providers/upstream/relay-provider.js';
@@ -22,10 +23,13 @@ function channelKey(ch: ChannelConfig, at: string, env: NodeJS.ProcessEnv, probl
   return value;
 }
 
-function channels(name: string, svc: ServiceConfig, env: NodeJS.ProcessEnv, problems: string[]): ChannelDefinition[] {
+/** Wraps a channel's adapter (metrics count its requests); the identity by default. */
+export type AdapterWrapper = (channel: string, adapter: UpstreamAdapter) => UpstreamAdapter;
+
+function channels(name: string, svc: ServiceConfig, env: NodeJS.ProcessEnv, problems: string[], wrap: AdapterWrapper): ChannelDefinition[] {
   return (svc.channels ?? []).map((ch, i) => {
     const apiKey = channelKey(ch, `services.${name}.channels.${i}`, env, problems);
-    const adapter = createUpstreamAdapter(ch.provider, { name: ch.name, baseUrl: ch.baseUrl.replace(/\/+$/, ''), apiKey, model: ch.model, requestTimeoutMs: ch.requestTimeoutMs });
+    const adapter = wrap(ch.name, createUpstreamAdapter(ch.provider, { name: ch.name, baseUrl: ch.baseUrl.replace(/\/+$/, ''), apiKey, model: ch.model, requestTimeoutMs: ch.requestTimeoutMs }));
     return {
       name: ch.name,
       adapter,
@@ -40,7 +44,7 @@ function channels(name: string, svc: ServiceConfig, env: NodeJS.ProcessEnv, prob
 }
 
 /** Every configured service as core sees it; throws ConfigError naming each missing key. */
-export function serviceDefinitions(config: GatewayConfig, env: NodeJS.ProcessEnv = process.env): ServiceDefinition[] {
+export function serviceDefinitions(config: GatewayConfig, env: NodeJS.ProcessEnv = process.env, wrap: AdapterWrapper = (_c, a) => a): ServiceDefinition[] {
   const problems: string[] = [];
   const defs = Object.entries(config.services).map(([name, svc]): ServiceDefinition => {
     const relayed = svc.channels !== undefined;
@@ -53,7 +57,7 @@ export function serviceDefinitions(config: GatewayConfig, env: NodeJS.ProcessEnv
       concurrency: svc.concurrency,
       aliases: svc.aliases,
       price: (input: JsonObject) => priceOf(svc.price, input),
-      relay: relayed ? { channels: channels(name, svc, env, problems) } : null,
+      relay: relayed ? { channels: channels(name, svc, env, problems, wrap) } : null,
     };
   });
   if (problems.length) throw new ConfigError('environment', problems);

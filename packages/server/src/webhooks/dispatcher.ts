@@ -97,6 +97,7 @@ export class WebhookDispatcher {
       job.finishing();
       const saved = await store.recordAttempt(delivery.id, workerId, attempt, outcome);
       if (!saved) log.warn('webhook attempt not recorded: lease lost');
+      else this.report(delivery, attempt, outcome);
       return saved;
     };
     const n = delivery.attempts + 1;
@@ -136,6 +137,15 @@ export class WebhookDispatcher {
     else if (outcome.state === 'failed') log.warn(fields, 'webhook delivery failed for good');
     else log.info({ ...fields, retry_in_ms: outcome.retryAt - clock.now() }, 'webhook attempt failed; will retry');
     if (saved && outcome.state === 'pending') this.scheduleWake(outcome.retryAt - clock.now());
+  }
+
+  private report(delivery: WebhookDelivery, attempt: DeliveryAttempt, outcome: AttemptOutcome): void {
+    const observe = this.opts.observe;
+    if (!observe) return;
+    const result = outcome.state === 'pending' ? 'retrying' : outcome.state;
+    const end = attempt.at + attempt.latencyMs;
+    const lagSeconds = result === 'delivered' ? Math.max(0, end - delivery.createdAt) / 1000 : null;
+    observe({ event: delivery.event, result, statusCode: attempt.statusCode, seconds: attempt.latencyMs / 1000, lagSeconds });
   }
 
   /** 2xx → delivered; 410 → failed; anything else → retry on the schedule, or failed when it is exhausted. */

@@ -27,4 +27,18 @@ export interface WebhookDispatcherOptions {
   log: Logger;
   workerId: string;
   clock: Clock;
+  /** Told of every attempt once recorded (metrics). */
+  observe?: (attempt: AttemptReport) => void;
+}
+
+/** One recorded webhook attempt, as the dispatcher reports it. */
+export interface AttemptReport {
+  event: WebhookEvent;
+  /** `delivered`; `retrying` (failed, another attempt is scheduled); `failed` (failed, given up). */
+  result: 'delivered' | 'retrying' | 'failed';
+  /** The receiver's status; null when no answer came (network error, timeout, refused address) or none was sent. */
+  statusCode: number | null;
+  seconds: number;
+  /** From the event (the delivery's queueing) to this attempt's end, for a delivered one; else null. */
+  lagSeconds: number | null;
 }

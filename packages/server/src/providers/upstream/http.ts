@@ -10,7 +10,9 @@
  * Our own abort (cancel, shutdown) is rethrown as it is: it is not an upstream failure.
  */
 import type { ErrorCode } from '../../core/errors.js';
-import { UpstreamAmbiguous, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable, type UpstreamCall } from '../../core/upstream.js';
+import {
+  UpstreamAmbiguous, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable, type UpstreamCall, type UpstreamRequestResult,
+} from '../../core/upstream.js';
 
 /** Most bytes of an upstream answer that are read; a longer one is junk (and transient). */
 export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -65,6 +67,27 @@ async function readCapped(res: Response): Promise<string> {
 
 /** Sends one request with a deadline. Network failures are thrown classified; any status is returned. */
 export async function send(req: UpstreamRequest, call: UpstreamCall, timeoutMs: number, phase: Phase): Promise<UpstreamResponse> {
+  if (!call.observe) return sendOnce(req, call, timeoutMs, phase);
+  const started = performance.now();
+  const seconds = (): number => (performance.now() - started) / 1000;
+  try {
+    const res = await sendOnce(req, call, timeoutMs, phase);
+    call.observe(phase, resultOf(res.status), seconds());
+    return res;
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.cause as { name?: unknown } | undefined)?.name === 'TimeoutError';
+    call.observe(phase, call.signal.aborted ? 'aborted' : timedOut ? 'timeout' : 'network', seconds());
+    throw err;
+  }
+}
+
+function resultOf(status: number): UpstreamRequestResult {
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'server_error';
+  return status >= 400 ? 'client_error' : 'ok';
+}
+
+async function sendOnce(req: UpstreamRequest, call: UpstreamCall, timeoutMs: number, phase: Phase): Promise<UpstreamResponse> {
   const deadline = AbortSignal.timeout(timeoutMs);
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   if (req.body !== undefined) headers['content-type'] = 'application/json';

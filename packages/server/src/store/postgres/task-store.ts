@@ -12,7 +12,7 @@
  * it committed.
  */
 import { GatewayError } from '../../core/errors.js';
-import type { ClaimRequest, FinishRequest, IdempotencyKey, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest } from '../../core/ports.js';
+import type { ClaimRequest, FinishRequest, IdempotencyKey, LiveCount, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest } from '../../core/ports.js';
 import type { Task, TaskLog } from '../../core/types.js';
 import { newTaskToTask, toTask, type TaskRow } from '../task-row.js';
 import { transaction, type Pool } from './db.js';
@@ -328,6 +328,12 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
         );
         return (r.rowCount ?? 0) + (await upstream.releasePolls(c, [workerId]));
       }),
+    async countLive() {
+      const r = await pool.query<LiveCount>(
+        `SELECT service, state, count(*)::int AS count FROM tasks WHERE state IN ('queued', 'running') GROUP BY service, state`,
+      );
+      return r.rows;
+    },
     async runningLeaseOwners() {
       const r = await pool.query<{ owner: string }>(
         `SELECT lease_owner AS owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL

@@ -1,7 +1,7 @@
 /** The SQLite driver of the TaskStore contract (better-sqlite3, synchronous, WAL). */
 import { GatewayError } from '../../core/errors.js';
 import type {
-  ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest,
+  ClaimRequest, FinishRequest, IdempotencyKey, ListRequest, LiveCount, NewTask, ServiceClaimLimit, TaskStore, TerminateRequest,
 } from '../../core/ports.js';
 import type { Task, TaskLog, TaskState } from '../../core/types.js';
 import type { Db } from './db.js';
@@ -124,6 +124,10 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     `UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, run_after = @runAfter,
        attempts = MAX(attempts - 1, 0)
      WHERE id = @id AND state = 'running' AND lease_owner = @owner RETURNING *`,
+  );
+  // `state IN (…)` is the partial claim index's own condition: only unfinished tasks are counted.
+  const live = db.prepare<[], LiveCount>(
+    `SELECT service, state, count(*) AS count FROM tasks WHERE state IN ('queued', 'running') GROUP BY service, state`,
   );
   const owners = db.prepare<[], string>(`SELECT DISTINCT lease_owner FROM tasks WHERE state = 'running' AND lease_owner IS NOT NULL`).pluck();
 
@@ -307,6 +311,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
       return giveBack.run(JSON.stringify([workerId])).changes + upstream.releasePolls([workerId]);
     },
     runningLeaseOwners: async () => [...new Set([...owners.all(), ...upstream.pollOwners()])],
+    countLive: async () => live.all(),
     requeue: async (req) => remember(one(requeueRow.all({ id: req.id, owner: req.workerId, runAfter: req.runAfter }))),
     upstream,
     close: async () => {
