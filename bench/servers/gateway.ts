@@ -6,6 +6,7 @@
  * On Postgres when BENCH_DATABASE_URL is set (`databaseUrl`; the data dir then holds only files);
  * with BENCH_TOKEN set too (a second node on the same database) it uses that token instead of
  * creating one. BENCH_REDIS_URL adds Redis (`redisUrl`), as several nodes are meant to run.
+ * BENCH_METRICS=0 turns the Prometheus metrics off (an A/B of their cost).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,8 @@ try {
   const redisUrl = process.env.BENCH_REDIS_URL || undefined;
   const config = parseConfig({
     host: '127.0.0.1', port: 0, logLevel: 'warn', dispatch: { enabled: false }, ...(databaseUrl ? { databaseUrl } : {}), ...(redisUrl ? { redisUrl } : {}),
+    // Metrics are on by default, as in production; BENCH_METRICS=0 turns them off to measure their cost.
+    ...(process.env.BENCH_METRICS === '0' ? { metrics: { enabled: false } } : {}),
   });
   gw = await createGateway({ config, dataDir });
   const token = process.env.BENCH_TOKEN || (await gw.tokens.create('bench')).token;

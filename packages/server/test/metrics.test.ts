@@ -50,13 +50,14 @@ async function withGateway(opts: Parameters<typeof startGateway>[0], fn: (t: Tes
   }
 }
 
-async function receiver() {
+/** A webhook receiver on 127.0.0.1 answering the n-th request (0-based) with `status(n)`. */
+async function receiver(status: (n: number) => number = () => 200) {
   const hits: string[] = [];
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       hits.push(req.url ?? '');
-      res.writeHead(200).end('ok');
+      res.writeHead(status(hits.length - 1)).end('ok');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -112,6 +113,28 @@ test('a task’s life is counted: created, succeeded, its latencies, one webhook
         ['tasks_removed', 'files_removed', 'bytes_freed'].map((n) => value(after, `taskgate_retention_${n}_total`)),
         [3, 3, 4096],
       );
+    });
+  } finally {
+    await rx.close();
+  }
+});
+
+test('a webhook that fails first is counted as a retry with its reason, then delivered', async () => {
+  const rx = await receiver((n) => (n === 0 ? 503 : 200));
+  try {
+    await withGateway({ config: { webhooks: { enabled: true } } }, async (t) => {
+      const created = await t.call('POST', '/v1/demo/image', { body: { prompt: 'a retried cat', async: true, callback_url: rx.hook } });
+      assert.equal(created.status, 200, created.text);
+      await until('the webhook to be delivered', async () => {
+        const [d] = await t.gw.webhookStore.listDeliveries(t.ownerId, { taskId: created.json.task_id, limit: 5 });
+        return d?.state === 'delivered' ? d : undefined;
+      }, 10_000);
+      const text = await scrape(t, ADMIN_TOKEN);
+      assert.equal(value(text, 'taskgate_webhook_attempts_total', { event: 'completed', result: 'retrying' }), 1);
+      assert.equal(value(text, 'taskgate_webhook_attempts_total', { event: 'completed', result: 'delivered' }), 1);
+      assert.equal(value(text, 'taskgate_webhook_failures_total', { event: 'completed', reason: 'http_5xx' }), 1);
+      assert.equal(value(text, 'taskgate_webhook_delivery_lag_seconds_count', { event: 'completed' }), 1, 'one delivery, however many attempts');
+      assert.equal(rx.hits.length, 2);
     });
   } finally {
     await rx.close();

@@ -26,7 +26,7 @@ const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 72
 
 /** The `channel` label of a task run by a local provider. */
 export const LOCAL_CHANNEL = 'local';
-/** The `channel` label of a relayed task that never reached a channel (every one refused or busy, cancelled while queued). */
+/** The `channel` label of a relayed task that no channel took (every one refused or busy, cancelled while queued). */
 export const NO_CHANNEL = 'none';
 
 export interface RetentionRun {
@@ -61,7 +61,7 @@ export class GatewayMetrics {
     this.created = new CounterCells(r, 'taskgate_tasks_created_total', 'Tasks created, by service and the dialect they came through.', ['service', 'dialect']);
     this.finished = new CounterCells(
       r, 'taskgate_tasks_finished_total',
-      'Tasks finished, by service, dialect, channel (local for a local provider, none for a relayed task that reached no channel) and outcome.',
+      'Tasks finished, by service, dialect, channel (local for a local provider, none for a relayed task that no channel took) and outcome.',
       ['service', 'dialect', 'channel', 'outcome'],
     );
     const histogram = (name: string, help: string, labelNames: string[], buckets: number[]): Histogram =>
