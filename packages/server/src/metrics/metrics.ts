@@ -29,6 +29,20 @@ export const LOCAL_CHANNEL = 'local';
 /** The `channel` label of a relayed task that no channel took (every one refused or busy, cancelled while queued). */
 export const NO_CHANNEL = 'none';
 
+/**
+ * The process metrics (prom-client's defaults: CPU, memory, event-loop lag, GC …): one registry
+ * per process, made on first use, since they describe the process whatever number of gateways
+ * it runs (tests run several); each gateway's scrape joins it to its own.
+ */
+let processMetrics: Registry | null = null;
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 export interface RetentionRun {
   tasks: number;
   files: number;
@@ -36,7 +50,10 @@ export interface RetentionRun {
 }
 
 export class GatewayMetrics {
+  /** This gateway's own metrics. */
   readonly registry = new Registry();
+  /** What a scrape shows: this gateway's metrics and the process's. */
+  private readonly exposed: Registry;
   private readonly created: CounterCells;
   private readonly finished: CounterCells;
   private readonly queueWait: Children<Histogram.Internal<string>>;
@@ -57,7 +74,6 @@ export class GatewayMetrics {
 
   constructor(private readonly log?: Logger) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r });
     this.created = new CounterCells(r, 'taskgate_tasks_created_total', 'Tasks created, by service and the dialect they came through.', ['service', 'dialect']);
     this.finished = new CounterCells(
       r, 'taskgate_tasks_finished_total',
@@ -105,6 +121,8 @@ export class GatewayMetrics {
       bytes: new CounterCells(r, 'taskgate_retention_bytes_freed_total', 'Bytes of result files removed by the retention job.', []),
     };
     this.storeGauges();
+    // Last: the merged registry holds the metrics registered so far.
+    this.exposed = Registry.merge([r, processRegistry()]);
   }
 
   /** Counts the tasks of this service: created, finished, latencies, and the store's gauges at scrape time. */
@@ -238,12 +256,12 @@ export class GatewayMetrics {
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return this.exposed.contentType;
   }
 
-  /** The exposition text. */
+  /** The exposition text: this gateway's metrics and the process's. */
   scrape(): Promise<string> {
-    return this.registry.metrics();
+    return this.exposed.metrics();
   }
 
   close(): void {

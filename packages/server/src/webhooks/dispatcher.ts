@@ -145,7 +145,7 @@ export class WebhookDispatcher {
     const result = outcome.state === 'pending' ? 'retrying' : outcome.state;
     const end = attempt.at + attempt.latencyMs;
     const lagSeconds = result === 'delivered' ? Math.max(0, end - delivery.createdAt) / 1000 : null;
-    observe({ event: delivery.event, result, statusCode: attempt.statusCode, seconds: attempt.latencyMs / 1000, lagSeconds });
+    observe({ event: delivery.event, result, statusCode: attempt.statusCode, lagSeconds });
   }
 
   /** 2xx → delivered; 410 → failed; anything else → retry on the schedule, or failed when it is exhausted. */

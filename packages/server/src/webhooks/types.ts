@@ -38,7 +38,6 @@ export interface AttemptReport {
   result: 'delivered' | 'retrying' | 'failed';
   /** The receiver's status; null when no answer came (network error, timeout, refused address) or none was sent. */
   statusCode: number | null;
-  seconds: number;
   /** From the event (the delivery's queueing) to this attempt's end, for a delivered one; else null. */
   lagSeconds: number | null;
 }
