@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics on real gateways: a task's whole life counted (created → succeeded, its
- * webhook delivered to a receiver on 127.0.0.1), refusals by moderation and rate limit, who may
- * read /metrics, the store's gauges on an API-only node, a relayed task counted per channel, and
- * the metrics token read from the environment and redacted.
+ * webhook delivered to a receiver on 127.0.0.1), a retried webhook, refusals by moderation and rate
+ * limit, who may read /metrics, the store's gauges on an API-only node (and on two nodes sharing
+ * Postgres), a relayed task counted per channel, and the metrics token read from the environment
+ * and redacted.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -11,8 +12,10 @@ import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/load.js';
 import { redactSecrets } from '../src/config/redact.js';
 import { ADMIN_TOKEN, removeDir, startGateway, until, type TestGateway } from './helpers.js';
+import { freshDatabase, postgresUnavailable } from './pg.js';
 
 const METRICS_TOKEN = 'tgm_metrics_reader_0123456789';
+const pgSkip = (await postgresUnavailable()) ?? false;
 
 /** The samples of the exposition text: name, labels and value, one per line. */
 function samples(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
@@ -228,6 +231,28 @@ test('gauges on an API-only node: queue depth per service from the store; a canc
     assert.equal(value(text, 'taskgate_task_duration_seconds_count', { service: 'demo/image', outcome: 'cancelled' }), 1);
     assert.equal(value(text, 'taskgate_task_queue_wait_seconds_count', { service: 'demo/image' }), undefined, 'it never started');
   });
+});
+
+test('gauges on two API-only nodes sharing Postgres: both report the store’s queue; each counts its own creates', { skip: pgSkip }, async () => {
+  const db = await freshDatabase();
+  const config = { databaseUrl: db.url, dispatch: { enabled: false } };
+  const a = await startGateway({ config });
+  const b = await startGateway({ config });
+  try {
+    for (const [node, n] of [[a, 2], [b, 1]] as const) {
+      for (let i = 0; i < n; i++) assert.equal((await node.call('POST', '/v1/flux/dev', { body: { prompt: 'shared', async: true } })).status, 200);
+    }
+    const [onA, onB] = [await scrape(a, ADMIN_TOKEN), await scrape(b, ADMIN_TOKEN)];
+    assert.deepEqual([value(onA, 'taskgate_tasks_queued', { service: 'flux/dev' }), value(onB, 'taskgate_tasks_queued', { service: 'flux/dev' })], [3, 3]);
+    assert.deepEqual(
+      [value(onA, 'taskgate_tasks_created_total', { service: 'flux/dev' }), value(onB, 'taskgate_tasks_created_total', { service: 'flux/dev' })],
+      [2, 1],
+    );
+  } finally {
+    await a.close();
+    await b.close();
+    await db.drop();
+  }
 });
 
 test('a relayed task is counted per channel: upstream requests, errors, latency, in flight, and its finish', async () => {

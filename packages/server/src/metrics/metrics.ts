@@ -5,7 +5,7 @@
  *
  * Counters on paths that run per request or per task are plain cells (cells.ts); gauges that
  * describe the store (queue depth, running tasks, tasks waiting upstream) are computed at scrape
- * time with one cheap count query each.
+ * time from two cheap count queries (one per scrape for queued and running together).
  */
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
