@@ -42,6 +42,7 @@ import { serviceDefinitions } from './services.js';
 import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { gatewayLogger } from './log.js';
+import { opsPlugin } from './ops.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
 
@@ -217,7 +218,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
-  app.get('/healthz', async () => ({ ok: true }));
+  await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
 
   let closed = false;
   return {
