@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createModerator } from '../accounts/moderation.js';
 import { createRateLimits } from '../accounts/rate-limits.js';
 import { TokenService } from '../accounts/tokens.js';
@@ -41,7 +41,7 @@ import { jsonBodyParser } from './body.js';
 import { serviceDefinitions } from './services.js';
 import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
-import { gatewayLogger } from './log.js';
+import { createLogger, gatewayLogger } from './log.js';
 import { opsPlugin } from './ops.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
@@ -93,7 +93,7 @@ function closeIfUnread(req: FastifyRequest, reply: FastifyReply): void {
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
-  const log = gatewayLogger(opts.logger ?? pino({ level: config.logLevel }));
+  const log = gatewayLogger(opts.logger ?? (await createLogger(config)));
   const clock = opts.clock ?? systemClock;
   const workerId = opts.workerId ?? newWorkerId();
   const stores = opts.stores ?? (await createStores(config, opts.dataDir));
