@@ -43,6 +43,7 @@ import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { createLogger, gatewayLogger } from './log.js';
 import { opsPlugin } from './ops.js';
+import { registerDocs, registerOpenApi } from './openapi/index.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
 
@@ -81,6 +82,8 @@ export interface Gateway {
    * only, and only if none came from the environment); null otherwise.
    */
   readonly generatedAdminToken: string | null;
+  /** Every route registered (method and URL as Fastify has them), for the OpenAPI route test. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
   /** Starts workers and listens; resolves with the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -179,6 +182,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     clientErrorHandler: clientErrorHandler(config.timeouts),
     trustProxy: config.trustProxy,
   });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => void [r.method].flat().forEach((method) => routes.push({ method, url: r.url })));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, jsonBodyParser(config.jsonMaxDepth));
   app.addHook('onRequest', (req, reply, done) => {
@@ -204,6 +209,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
+  await registerOpenApi(app, tasks.services); // before the routes: it collects them as they are added
   await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
   await app.register(
     adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
@@ -219,10 +225,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
+  await registerDocs(app); // /openapi.json, /docs
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log, routes,
     get generatedAdminToken() {
       return generated;
     },

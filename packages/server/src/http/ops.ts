@@ -13,7 +13,8 @@ import type { Stores } from '../store/factory.js';
 /** Longest one readiness check may take before it counts as failed. */
 export const READY_TIMEOUT_MS = 2000;
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+/** This package's name and version (packages/server/package.json). */
+export const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
 
 /** The four wire formats and where they are mounted (see README, "The other dialects"). */
 export const DIALECTS = [

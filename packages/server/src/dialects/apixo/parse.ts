@@ -11,7 +11,7 @@ import { isJsonObject } from '../../core/types.js';
 export const REQUEST_TYPES = ['async', 'callback'] as const;
 export type RequestType = (typeof REQUEST_TYPES)[number];
 
-const MAX_TASK_ID = 200;
+export const MAX_TASK_ID = 200;
 
 export interface GenerateRequest {
   requestType: RequestType;

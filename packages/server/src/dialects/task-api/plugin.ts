@@ -14,9 +14,9 @@ import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
 export const DIALECT = 'task-api';
-const MAX_BATCH = 100;
+export const MAX_BATCH = 100;
 /** Longest id `cancel` accepts (longer is a 400 naming the field, not a store lookup). */
-const MAX_TASK_ID = 200;
+export const MAX_TASK_ID = 200;
 const CONTROL_FIELDS = ['callback_url', 'async'] as const;
 
 interface Params {
