@@ -85,6 +85,26 @@ describe('the OpenAPI document', () => {
     assert.ok(flux.parameters.some((p: { name: string; in: string }) => p.name === 'prefer' && p.in === 'header'));
   });
 
+  test('envelope fields are documented with the limits the dialects enforce', async () => {
+    const body = (path: string) => doc.paths[path].post.requestBody.content['application/json'].schema;
+    const apixo = body('/api/v1/generateTask/flux-dev');
+    assert.deepEqual(apixo.properties.request_type.enum, ['async', 'callback']);
+    assert.deepEqual(apixo.required, ['input']);
+    const replicate = body('/v1/predictions');
+    assert.equal(replicate.additionalProperties, false);
+    assert.deepEqual(replicate.properties.webhook_events_filter.items.enum, ['start', 'output', 'logs', 'completed']);
+    assert.ok(replicate.required.includes('version'));
+    const maxUrl = replicate.properties.webhook.maxLength as number;
+    const long = await t.call('POST', '/v1/predictions', { body: { version: 'black-forest-labs/flux-dev', input: { prompt: 'x' }, webhook: `http://127.0.0.1/${'a'.repeat(maxUrl)}`, webhook_events_filter: ['nope'] } });
+    assert.equal(long.status, 422);
+    assert.deepEqual(long.json.invalid_fields.map((f: { field: string }) => f.field).sort(), ['webhook', 'webhook_events_filter']);
+    const tasks = doc.paths['/v1/{service}/{action}'].post.requestBody.content['application/json'].schema.anyOf.at(-1).anyOf;
+    const batch = tasks.find((v: { properties: { action: { enum: string[] } } }) => v.properties.action.enum[0] === 'retrieve_batch');
+    const tooMany = await t.call('POST', '/v1/demo/tasks', { body: { action: 'retrieve_batch', ids: Array.from({ length: batch.properties.ids.maxItems + 1 }, (_, i) => `t${i}`) } });
+    assert.equal(tooMany.status, 400);
+    assert.match(tooMany.json.error.message, /at most 100/);
+  });
+
   test('documentation schemas do not validate: bad bodies keep their dialect envelopes', async () => {
     const apixo = await t.call('POST', '/api/v1/generateTask/flux-dev', { body: { request_type: 'nope' } });
     assert.equal(apixo.status, 400);
