@@ -86,7 +86,7 @@ async function withTokens(fn: (tokens: TokenService) => Promise<void>): Promise<
 
 const SERVE_HELP = `
 Environment: HOST, PORT (default 127.0.0.1:8787), TASKGATE_DATA (default ./data), TASKGATE_CONFIG,
-TASKGATE_ADMIN_TOKEN, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL (see the README, "Configuration").`;
+TASKGATE_ADMIN_TOKEN, TASKGATE_PUBLIC_URL, TASKGATE_LOG_LEVEL, TASKGATE_LOG_FORMAT (see the README, "Configuration").`;
 
 /** Adds `serve`, `tokens …`, `accounts …`, `admin-token reset` and `config` to `program`. */
 export function addServerCommands(program: Command): void {

@@ -9,7 +9,7 @@ import { REDACTED, redactUrl } from './redact.js';
 import { configSchema } from './schema.js';
 
 export interface EnvConfig {
-  /** Top-level fields (host, port, publicUrl, logLevel, databaseUrl, redisUrl). */
+  /** Top-level fields (host, port, publicUrl, logLevel, logFormat, databaseUrl, redisUrl). */
   top: Record<string, unknown>;
   /** Fields of the `webhooks` section. */
   webhooks: Record<string, unknown>;
@@ -58,6 +58,7 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
   read('PORT', out.top, 'port', configSchema.shape.port, (raw) => (/^\d+$/.test(raw) ? Number(raw) : { error: 'not a number' }), 'must be an integer 0–65535');
   read('TASKGATE_PUBLIC_URL', out.top, 'publicUrl', configSchema.shape.publicUrl, asIs, 'must be an http(s) URL');
   read('TASKGATE_LOG_LEVEL', out.top, 'logLevel', configSchema.shape.logLevel, asIs);
+  read('TASKGATE_LOG_FORMAT', out.top, 'logFormat', configSchema.shape.logFormat, asIs);
   read('TASKGATE_DATABASE_URL', out.top, 'databaseUrl', configSchema.shape.databaseUrl, asIs, 'must be a postgres:// or postgresql:// URL');
   read('TASKGATE_FILES_DIR', out.top, 'filesDir', configSchema.shape.filesDir, asIs);
   read('TASKGATE_REDIS_URL', out.top, 'redisUrl', configSchema.shape.redisUrl, asIs, 'must be a redis:// or rediss:// URL');

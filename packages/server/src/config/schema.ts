@@ -137,6 +137,12 @@ export const configSchema = z.strictObject({
     .refine((t) => t.requestMs >= t.headersMs, { message: 'timeouts.requestMs must be at least timeouts.headersMs', path: ['requestMs'] })
     .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * How log lines are written (TASKGATE_LOG_FORMAT): `json` (one JSON object a line), `pretty`
+   * (pino-pretty: one readable line each, its fields, trace_id among them, appended), or `auto`
+   * (the default): pretty when stdout is a terminal, JSON otherwise.
+   */
+  logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** SQLite `synchronous`: `normal` survives a process crash, `full` also a power loss. */
   sqliteSync: z.enum(['normal', 'full']).default('normal'),
   /** `exclusive`: the gateway holds the database alone (fast; a second process is refused). */

@@ -23,6 +23,11 @@ export interface Coordination {
   feed: TaskFeed | null;
   /** Token and account changes between nodes (authentication caches); null without Redis. */
   auth: AuthChanges | null;
+  /**
+   * Readiness of the configured Redis: resolves when it answers PING, rejects when it is not
+   * connected (at once: commands never queue) or does not answer; null without `redisUrl`.
+   */
+  pingRedis: (() => Promise<void>) | null;
   close(): Promise<void>;
 }
 
@@ -51,7 +56,7 @@ function connect(url: string, log: Logger, role: string, down: { logged: boolean
 /** `storeFeed`: the store's own wake-ups (Postgres), used without Redis; the stores close it. */
 export function createCoordination(opts: { redisUrl: string | null; nodeId: string; log: Logger; storeFeed?: TaskFeed | null }): Coordination {
   if (opts.redisUrl === null) {
-    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, close: async () => {} };
+    return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, pingRedis: null, close: async () => {} };
   }
   const down = { logged: false };
   const commands = connect(opts.redisUrl, opts.log, 'commands', down);
@@ -61,6 +66,10 @@ export function createCoordination(opts: { redisUrl: string | null; nodeId: stri
     limiters: redisLimiters(commands),
     feed,
     auth: createRedisAuthChanges(commands, subscriber, opts.nodeId),
+    async pingRedis() {
+      if (commands.status !== 'ready') throw new Error(`not connected (${commands.status})`);
+      await commands.ping();
+    },
     async close() {
       await feed.close();
       commands.disconnect();

@@ -274,6 +274,12 @@ export interface ProviderContext {
  */
 export interface Provider {
   readonly name: string;
+  /**
+   * The input `parseInput` accepts, as a JSON Schema (2020-12) generated from the very validator
+   * `parseInput` runs (the OpenAPI document shows it for each service's create routes). Absent:
+   * the provider does not describe its input.
+   */
+  readonly inputSchema?: JsonObject;
   /** Validates and normalises the input; throws GatewayError('bad_request') naming the problem. */
   parseInput(input: JsonObject): JsonObject;
   /**

@@ -7,11 +7,14 @@
  * are refused (SSRF; the exact rule is in webhooks/ssrf.ts). The delivery engine checks the
  * address again when it connects, so a host that changes its DNS answer later gains nothing.
  */
+import { z } from 'zod';
 import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import { BlockedAddressError, resolveAllowed } from '../webhooks/ssrf.js';
 
 export const MAX_CALLBACK_URL = 2048;
+/** A callback URL's shape as a schema (the OpenAPI document); `parseCallbackUrl` checks exactly these three things, naming each. */
+export const callbackUrlSchema = z.url({ protocol: /^https?$/ }).max(MAX_CALLBACK_URL);
 /** Longest a create waits for the callback host's DNS answer. */
 export const RESOLVE_TIMEOUT_MS = 5000;
 

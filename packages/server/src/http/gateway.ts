@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createModerator } from '../accounts/moderation.js';
 import { createRateLimits } from '../accounts/rate-limits.js';
 import { TokenService } from '../accounts/tokens.js';
@@ -41,7 +41,9 @@ import { jsonBodyParser } from './body.js';
 import { serviceDefinitions } from './services.js';
 import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
-import { gatewayLogger } from './log.js';
+import { createLogger, gatewayLogger } from './log.js';
+import { opsPlugin } from './ops.js';
+import { registerDocs, registerOpenApi } from './openapi/index.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { metricsPlugin } from '../metrics/route.js';
 import { clientErrorHandler } from './client-errors.js';
@@ -84,6 +86,8 @@ export interface Gateway {
    * only, and only if none came from the environment); null otherwise.
    */
   readonly generatedAdminToken: string | null;
+  /** Every route registered (method and URL as Fastify has them), for the OpenAPI route test. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
   /** Starts workers and listens; resolves with the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -96,7 +100,7 @@ function closeIfUnread(req: FastifyRequest, reply: FastifyReply): void {
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
-  const log = gatewayLogger(opts.logger ?? pino({ level: config.logLevel }));
+  const log = gatewayLogger(opts.logger ?? (await createLogger(config)));
   const clock = opts.clock ?? systemClock;
   const workerId = opts.workerId ?? newWorkerId();
   const stores = opts.stores ?? (await createStores(config, opts.dataDir));
@@ -185,6 +189,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     clientErrorHandler: clientErrorHandler(config.timeouts),
     trustProxy: config.trustProxy,
   });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => void [r.method].flat().forEach((method) => routes.push({ method, url: r.url })));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', '*'], { parseAs: 'string' }, jsonBodyParser(config.jsonMaxDepth));
   app.addHook('onRequest', (req, reply, done) => {
@@ -210,6 +216,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
+  await registerOpenApi(app, tasks.services); // before the routes: it collects them as they are added
   await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
   await app.register(
     adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
@@ -225,11 +232,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
-  app.get('/healthz', async () => ({ ok: true }));
+  await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
+  await registerDocs(app); // /openapi.json, /docs
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes,
     get generatedAdminToken() {
       return generated;
     },

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { AccountStore } from '../accounts/records.js';
 import type { LedgerStore, TaskFeed, TaskStore, WebhookStore } from '../core/ports.js';
-import { openDatabase } from './sqlite/db.js';
+import { openDatabase, pendingMigrations } from './sqlite/db.js';
 import { createSqliteAccountStore } from './sqlite/account-store.js';
 import { createSqliteLedgerStore } from './sqlite/ledger.js';
 import { createSqliteTaskStore } from './sqlite/task-store.js';
@@ -21,6 +21,12 @@ export interface Stores {
   readonly ledger: LedgerStore;
   /** Wake-ups from the other nodes that the database itself carries (Postgres LISTEN/NOTIFY); none for SQLite. */
   readonly feed?: TaskFeed;
+  /**
+   * Readiness: reads the database (one cheap query) and resolves with the migrations this build
+   * ships that it has not recorded (none once migrated); rejects when the database cannot be
+   * reached. `timeoutMs` bounds a network driver's query (the caller bounds the wait as well).
+   */
+  ping(timeoutMs: number): Promise<{ pendingMigrations: number[] }>;
   /** Closes every store and the connection(s) under them. */
   close(): Promise<void>;
 }
@@ -59,6 +65,7 @@ export async function createStores(settings: StoreSettings, dataDir: string): Pr
     accounts: createSqliteAccountStore(db),
     webhooks: createSqliteWebhookStore(db),
     ledger: createSqliteLedgerStore(db),
+    ping: async () => ({ pendingMigrations: pendingMigrations(db) }),
     close: () => tasks.close(), // closes the database too
   };
 }

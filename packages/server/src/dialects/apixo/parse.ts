@@ -3,15 +3,30 @@
  * statusTask `taskId` query and the cancelTask body `{taskId}` (a taskgate extension). Every
  * problem is a `bad_request` naming the field.
  */
+import { z } from 'zod';
 import { GatewayError } from '../../core/errors.js';
-import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
+import { callbackUrlSchema, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import type { JsonObject } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 
 export const REQUEST_TYPES = ['async', 'callback'] as const;
 export type RequestType = (typeof REQUEST_TYPES)[number];
 
-const MAX_TASK_ID = 200;
+export const MAX_TASK_ID = 200;
+
+/**
+ * The generateTask body, statusTask query and cancelTask body as schemas: the parsers below check
+ * each field with them (in their own words) and the OpenAPI document shows them. `input` is the
+ * service's own (its provider validates it).
+ */
+export const generateEnvelope = z.object({
+  request_type: z.enum(REQUEST_TYPES).optional().describe('Default: "callback" when callback_url is given, else "async".'),
+  callback_url: callbackUrlSchema.optional(),
+  input: z.record(z.string(), z.unknown()),
+});
+export const taskIdField = z.string().min(1).max(MAX_TASK_ID);
+export const statusQuery = z.object({ taskId: taskIdField });
+export const cancelBody = z.object({ taskId: taskIdField });
 
 export interface GenerateRequest {
   requestType: RequestType;
@@ -39,10 +54,9 @@ export async function parseGenerate(body: JsonObject, policy: CallbackPolicy): P
 /** Absent → "callback" when a callback_url is given (the client's evident intent), else "async". */
 function parseRequestType(value: unknown, callbackUrl: string | null): RequestType {
   if (value === undefined || value === null) return callbackUrl === null ? 'async' : 'callback';
-  if (typeof value !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(value)) {
-    throw new GatewayError('bad_request', 'Field request_type must be "async" or "callback"');
-  }
-  return value as RequestType;
+  const parsed = generateEnvelope.shape.request_type.safeParse(value);
+  if (!parsed.success || parsed.data === undefined) throw new GatewayError('bad_request', 'Field request_type must be "async" or "callback"');
+  return parsed.data;
 }
 
 /** The `taskId` query parameter: exactly one non-empty string. */
@@ -50,7 +64,7 @@ export function parseTaskId(query: unknown): string {
   const value = isJsonObject(query) ? query.taskId : undefined;
   if (value === undefined || value === '') throw new GatewayError('bad_request', 'Missing required query parameter: taskId');
   if (typeof value !== 'string') throw new GatewayError('bad_request', 'Query parameter taskId must be given once');
-  if (value.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Query parameter taskId is longer than ${MAX_TASK_ID} characters`);
+  if (!taskIdField.safeParse(value).success) throw new GatewayError('bad_request', `Query parameter taskId is longer than ${MAX_TASK_ID} characters`);
   return value;
 }
 
@@ -59,7 +73,7 @@ export function parseCancel(body: JsonObject): string {
   const value = body.taskId;
   if (value === undefined || value === null || value === '') throw new GatewayError('bad_request', 'Missing required field: taskId');
   if (typeof value !== 'string') throw new GatewayError('bad_request', 'Field taskId must be a string');
-  if (value.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Field taskId is longer than ${MAX_TASK_ID} characters`);
+  if (!taskIdField.safeParse(value).success) throw new GatewayError('bad_request', `Field taskId is longer than ${MAX_TASK_ID} characters`);
   return value;
 }
 

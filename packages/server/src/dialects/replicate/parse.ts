@@ -3,8 +3,9 @@
  * `webhook_events_filter`, the deprecated `stream`), the `Prefer: wait[=N]` header and the list
  * cursor. Invalid fields become a 422 naming each field, as Replicate answers them.
  */
+import { z } from 'zod';
 import { GatewayError } from '../../core/errors.js';
-import { checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
+import { callbackUrlSchema, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import type { JsonObject, JsonValue, WebhookEvent as TaskWebhookEvent } from '../../core/types.js';
 import { isJsonObject } from '../../core/types.js';
 import { InvalidFieldsError, type InvalidField } from './errors.js';
@@ -14,6 +15,19 @@ export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** Longest a `Prefer: wait` create holds the request (Replicate: 1–60 s; bare `wait` = 60). */
 export const MAX_WAIT_SECONDS = 60;
+
+/**
+ * The create body's envelope: `parseCreate` checks each field with these schemas (in its own
+ * words, every problem listed) and the OpenAPI document shows them; `input` is the service's own
+ * (its provider validates it). `version` only on `POST /predictions`.
+ */
+export const createEnvelope = z.strictObject({
+  input: z.record(z.string(), z.unknown()),
+  webhook: callbackUrlSchema.optional(),
+  webhook_events_filter: z.array(z.enum(WEBHOOK_EVENTS)).optional(),
+  stream: z.boolean().optional().describe('Deprecated by Replicate; a stream URL is always returned.'),
+});
+export const versionField = z.string().trim().min(1).describe('The model: "owner/name", "owner/name:version" or a version id.');
 
 export interface CreateRequest {
   /** The model reference of `POST /predictions`; null on the model route (the path names it). */
@@ -33,7 +47,7 @@ const typeName = (v: JsonValue): string => (v === null ? 'null' : Array.isArray(
  */
 export async function parseCreate(body: JsonObject, withVersion: boolean, policy: CallbackPolicy): Promise<CreateRequest> {
   const problems: InvalidField[] = [];
-  const allowed = ['input', 'stream', 'webhook', 'webhook_events_filter', ...(withVersion ? ['version'] : [])];
+  const allowed = [...Object.keys(createEnvelope.shape), ...(withVersion ? ['version'] : [])];
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
       problems.push({ type: 'additional_property_not_allowed', field: key, description: `Additional property ${key} is not allowed` });
@@ -44,9 +58,11 @@ export async function parseCreate(body: JsonObject, withVersion: boolean, policy
   if (withVersion) {
     const v = body.version;
     if (v === undefined) problems.push({ type: 'required', field: 'version', description: 'version is required' });
-    else if (typeof v !== 'string' || v.trim() === '') {
-      problems.push({ type: 'invalid_type', field: 'version', description: `Invalid type. Expected: non-empty string, given: ${typeName(v)}` });
-    } else version = v.trim();
+    else {
+      const parsed = versionField.safeParse(v);
+      if (parsed.success) version = parsed.data;
+      else problems.push({ type: 'invalid_type', field: 'version', description: `Invalid type. Expected: non-empty string, given: ${typeName(v)}` });
+    }
   }
 
   const input = body.input;
@@ -55,8 +71,9 @@ export async function parseCreate(body: JsonObject, withVersion: boolean, policy
     problems.push({ type: 'invalid_type', field: 'input', description: `Invalid type. Expected: object, given: ${typeName(input)}` });
   }
 
-  if (body.stream !== undefined && typeof body.stream !== 'boolean') {
-    problems.push({ type: 'invalid_type', field: 'stream', description: `Invalid type. Expected: boolean, given: ${typeName(body.stream)}` });
+  const stream = body.stream;
+  if (stream !== undefined && !createEnvelope.shape.stream.safeParse(stream).success) {
+    problems.push({ type: 'invalid_type', field: 'stream', description: `Invalid type. Expected: boolean, given: ${typeName(stream)}` });
   }
 
   const webhook = await parseWebhook(body.webhook, policy, problems);
@@ -77,8 +94,8 @@ async function parseWebhook(value: JsonValue | undefined, policy: CallbackPolicy
 
 function parseEventsFilter(value: JsonValue | undefined, problems: InvalidField[]): WebhookEvent[] | null {
   if (value === undefined || value === null) return null;
-  const known = WEBHOOK_EVENTS as readonly string[];
-  if (!Array.isArray(value) || value.some((e) => typeof e !== 'string' || !known.includes(e))) {
+  const events = createEnvelope.shape.webhook_events_filter.safeParse(value).data;
+  if (events === undefined) {
     problems.push({
       type: 'invalid',
       field: 'webhook_events_filter',
@@ -87,7 +104,7 @@ function parseEventsFilter(value: JsonValue | undefined, problems: InvalidField[
     return null;
   }
   // In the canonical order, without repeats.
-  return WEBHOOK_EVENTS.filter((e) => value.includes(e));
+  return WEBHOOK_EVENTS.filter((e) => events.includes(e));
 }
 
 /**

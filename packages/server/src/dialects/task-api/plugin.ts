@@ -4,20 +4,38 @@
  * Thin: parse → TaskService → render.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { GatewayError, statusForCode } from '../../core/errors.js';
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
-import { callbackPolicy, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
+import { callbackPolicy, callbackUrlSchema, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
 import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
 export const DIALECT = 'task-api';
-const MAX_BATCH = 100;
+export const MAX_BATCH = 100;
 /** Longest id `cancel` accepts (longer is a 400 naming the field, not a store lookup). */
-const MAX_TASK_ID = 200;
-const CONTROL_FIELDS = ['callback_url', 'async'] as const;
+export const MAX_TASK_ID = 200;
+
+/**
+ * A create body's own fields, beside the service's input fields (same level), and the fields of
+ * `POST /v1/{vendor}/tasks`, as schemas: the checks below use them (in their own words) and the
+ * OpenAPI document shows them.
+ */
+export const createFields = z.object({
+  callback_url: callbackUrlSchema.optional().describe('Answer at once with the task id; the result is POSTed here (webhook).'),
+  async: z.boolean().optional().describe('Answer at once with the task id even where the service could wait for the result.'),
+});
+const taskIdField = z.string().min(1).max(MAX_TASK_ID);
+const idsField = z.array(z.string());
+export const tasksBody = z.union([
+  z.object({ action: z.literal('retrieve'), id: taskIdField.optional(), task_id: taskIdField.optional() }).describe('One task (id or task_id).'),
+  z.object({ action: z.literal('retrieve_batch'), ids: idsField.max(MAX_BATCH) }).describe(`Up to ${MAX_BATCH} tasks.`),
+  z.object({ action: z.literal('cancel'), id: taskIdField.optional(), task_id: taskIdField.optional() }).describe('Cancel one task.'),
+]);
+const CONTROL_FIELDS = Object.keys(createFields.shape);
 
 interface Params {
   service: string;
@@ -69,12 +87,10 @@ export function taskApiPlugin(ctx: DialectContext) {
           return retrieveItem(task, shapeOf(task.service), base);
         }
         case 'retrieve_batch': {
-          const ids = body.ids;
-          if (!Array.isArray(ids) || ids.some((i) => typeof i !== 'string')) {
-            throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
-          }
+          const ids = idsField.safeParse(body.ids).data;
+          if (ids === undefined) throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
           if (ids.length > MAX_BATCH) throw new GatewayError('bad_request', `Field ids holds ${ids.length} ids; at most ${MAX_BATCH} per call`);
-          const items = (await ctx.tasks.getMany(owner.account.id, ids as string[])).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
+          const items = (await ctx.tasks.getMany(owner.account.id, ids)).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
           return { items, count: items.length };
         }
         case 'cancel': {
@@ -111,12 +127,12 @@ function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, ba
 function cancelId(body: JsonObject): string {
   const id = body.id ?? body.task_id;
   if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
-  if (id.length > MAX_TASK_ID) throw new GatewayError('bad_request', `Field id is longer than ${MAX_TASK_ID} characters`);
+  if (!taskIdField.safeParse(id).success) throw new GatewayError('bad_request', `Field id is longer than ${MAX_TASK_ID} characters`);
   return id;
 }
 
 async function controlFields(body: JsonObject, policy: CallbackPolicy): Promise<{ callbackUrl: string | null; async: boolean }> {
   const { callback_url: callback, async } = body;
-  if (async !== undefined && typeof async !== 'boolean') throw new GatewayError('bad_request', 'Field async must be a boolean');
+  if (!createFields.shape.async.safeParse(async).success) throw new GatewayError('bad_request', 'Field async must be a boolean');
   return { callbackUrl: await checkCallbackUrl(callback, 'Field callback_url', policy), async: async === true };
 }

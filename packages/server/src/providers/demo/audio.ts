@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, describeInput, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { renderAudio } from './render-audio.js';
 import { renderInWorker } from './offload.js';
 
@@ -23,6 +23,7 @@ export function createDemoAudioProvider(options: unknown): Provider {
   const opts = audioOptionsSchema.parse(options ?? {});
   return {
     name: 'demo-audio',
+    inputSchema: describeInput(inputSchema),
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
       return Object.assign({}, input, { duration: parsed.duration ?? opts.defaultDurationSec }); // not `{ ...input, … }`: slow on Node 20

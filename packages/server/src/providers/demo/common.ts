@@ -21,6 +21,15 @@ export type DemoOptions = z.infer<typeof demoOptionsSchema>;
 
 export const seedSchema = z.number().int().min(0).max(4_294_967_295);
 
+/**
+ * `schema` as the JSON Schema of what it accepts (zod's own conversion, input side: defaults
+ * optional), for `Provider.inputSchema`; the same schema `parseWith` validates with.
+ */
+export function describeInput(schema: z.ZodType): JsonObject {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  return json;
+}
+
 /** Validates `input` with `schema`, turning the first problem into a `bad_request` naming it. */
 export function parseWith<T>(schema: z.ZodType<T>, input: JsonObject): T {
   const result = schema.safeParse(input);

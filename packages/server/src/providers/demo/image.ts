@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, describeInput, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { parseImageFollowUp, runImageFollowUp } from './follow-up.js';
 import { renderImage } from './render-image.js';
 import { renderInWorker } from './offload.js';
@@ -55,6 +55,7 @@ export function createDemoImageProvider(options: unknown): Provider {
   const opts = imageOptionsSchema.parse(options ?? {});
   return {
     name: 'demo-image',
+    inputSchema: describeInput(inputSchema),
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
       const [width, height] = size(parsed, opts.defaultWidth, opts.defaultHeight);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Provider } from '../../core/ports.js';
 import type { JsonObject } from '../../core/types.js';
-import { demoOptionsSchema, failIfAsked, moderate, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
+import { demoOptionsSchema, failIfAsked, moderate, describeInput, parseWith, pickSeed, seedSchema, simulateWork } from './common.js';
 import { renderVideo } from './render-video.js';
 import { renderInWorker } from './offload.js';
 
@@ -26,6 +26,7 @@ export function createDemoVideoProvider(options: unknown): Provider {
   const opts = videoOptionsSchema.parse(options ?? {});
   return {
     name: 'demo-video',
+    inputSchema: describeInput(inputSchema),
     parseInput(input: JsonObject): JsonObject {
       const parsed = parseWith(inputSchema, input);
       return Object.assign({}, input, { prompt: parsed.prompt }); // not `{ ...input, … }`: slow on Node 20

@@ -10,6 +10,11 @@ import type { Provider } from '../../core/ports.js';
 
 export const relayProvider: Provider = {
   name: 'relay',
+  inputSchema: {
+    type: 'object',
+    additionalProperties: true,
+    description: 'Passed to the upstream platform as sent; the upstream validates it (its refusal is the task\'s error).',
+  },
   parseInput: (input) => input,
   parseFollowUp: (followUp) => ({ action: followUp.action, image_id: followUp.parent.file.id }),
   run: () => Promise.reject(new GatewayError('api_error', 'A relayed service is submitted upstream, not run locally')),

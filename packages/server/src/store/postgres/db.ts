@@ -31,6 +31,10 @@ export function createPool(opts: PoolOptions): Pool {
   const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, types, application_name: 'taskgate' });
   // An idle connection that dies (server restart) is dropped and replaced; it must not crash the process.
   pool.on('error', () => undefined);
+  // A connection that drops while checked out (mid-transaction) rejects the query that was
+  // running; the client's own 'error' event then has no listener (the pool removes its idle one
+  // on checkout) and would crash the process. The query's rejection carries the error.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
@@ -83,4 +87,14 @@ export async function migrate(pool: Pool): Promise<number[]> {
 /** The numbered migrations this driver ships (for readiness checks and tests). */
 export function migrationVersions(): number[] {
   return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).map((f) => Number.parseInt(f, 10)).sort((a, b) => a - b);
+}
+
+/**
+ * Migrations this driver ships that the database has not recorded (readiness). One query on a
+ * pooled connection, bounded by `timeoutMs`; throws when the database cannot be reached.
+ */
+export async function pendingMigrations(pool: Pool, timeoutMs: number): Promise<number[]> {
+  const { rows } = await pool.query<{ version: number }>({ text: 'SELECT version FROM schema_migrations', query_timeout: timeoutMs } as pg.QueryConfig);
+  const applied = new Set(rows.map((r) => r.version));
+  return migrationVersions().filter((v) => !applied.has(v));
 }

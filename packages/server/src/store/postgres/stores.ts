@@ -6,7 +6,7 @@
  */
 import type { Stores } from '../factory.js';
 import { createPostgresAccountStore } from './account-store.js';
-import { createPool, migrate } from './db.js';
+import { createPool, migrate, pendingMigrations } from './db.js';
 import { createPgFeed } from './feed.js';
 import { createPgTaskLedger, createPostgresLedgerStore } from './ledger.js';
 import { createPostgresTaskStore } from './task-store.js';
@@ -29,6 +29,7 @@ export async function createPostgresStores(opts: { url: string; poolSize: number
     webhooks: createPostgresWebhookStore(pool),
     ledger: createPostgresLedgerStore(pool),
     feed,
+    ping: async (timeoutMs) => ({ pendingMigrations: await pendingMigrations(pool, timeoutMs) }),
     close: async () => {
       await feed.close();
       await tasks.close(); // ends the pool too

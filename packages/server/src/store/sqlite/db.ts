@@ -45,6 +45,17 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** The numbered migrations this driver ships. */
+export function migrationVersions(): number[] {
+  return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).map((f) => Number.parseInt(f, 10)).sort((a, b) => a - b);
+}
+
+/** Migrations this driver ships that the database has not recorded (readiness); throws if the database cannot be read. */
+export function pendingMigrations(db: Db): number[] {
+  const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  return migrationVersions().filter((v) => !applied.has(v));
+}
+
 /** Applies every migration not yet recorded in `schema_migrations`, each in its own transaction. */
 export function migrate(db: Db): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
