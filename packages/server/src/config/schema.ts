@@ -210,6 +210,20 @@ export const configSchema = z.strictObject({
     })
     .refine((w) => w.leaseMs > w.timeoutMs, { message: 'webhooks.leaseMs must be longer than webhooks.timeoutMs', path: ['leaseMs'] })
     .prefault({}),
+  /** Result-file links (signed, expiring) and where the files are kept. README "Result files". */
+  files: z
+    .strictObject({
+      /** How long a handed-out link works (7 days: long enough for a webhook receiver's own queue). */
+      urlTtlSeconds: z.number().int().min(60).max(366 * 86_400).default(7 * 86_400),
+      /** After a key rotation, how long links signed with the previous keys keep working. */
+      keyOverlapSeconds: z.number().int().min(0).max(366 * 86_400).default(7 * 86_400),
+      /**
+       * Signing keys given here instead of kept in the store: the first signs, every one verifies
+       * (rotate by putting a new one first, and dropping the old one after the overlap).
+       */
+      signingKeys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'), secret: z.string().min(32, 'at least 32 characters') })).min(1).optional(),
+    })
+    .prefault({}),
   /**
    * Content moderation before a task is created: text inputs matching a word (whole word) or a
    * pattern (regex source), case-insensitively, are refused with `forbidden` (403).

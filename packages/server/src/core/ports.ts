@@ -237,6 +237,10 @@ export interface FileSink {
    * `maxBytes`. Nothing is visible under the returned path until it is complete.
    */
   writeStream(name: string, contentType: string, data: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
+  /** Whether a stored file is at this path. */
+  exists(path: string): Promise<boolean>;
+  /** Removes a stored file; resolves with the bytes freed (0 if it was not there). Idempotent. */
+  remove(path: string): Promise<number>;
 }
 
 export interface ProviderLogger {

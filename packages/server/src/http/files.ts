@@ -1,19 +1,74 @@
 /**
- * Result files under /files/<128-bit random key>/<name>, served from the data dir. A path that
- * names no file answers 404 `not_found` saying so (in the task API envelope, like every path
- * outside a dialect), not "no API at this path".
+ * Result files under /files/<128-bit random key>/<name>, served from the data dir to signed,
+ * unexpired links only (file-links.ts): no bearer token, so a link works in an `<img>` tag or a
+ * plain download. A good link answers the file with `Cache-Control: private, max-age=` the time
+ * left before it expires; an expired link is 403 saying so, a tampered one or one under an unknown
+ * or retired key 403, and a path that names no file 404 `not_found` (all in the task API envelope,
+ * like every path outside a dialect).
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../core/errors.js';
 import { errorBody } from '../dialects/task-api/render.js';
+import type { TokenService } from '../accounts/tokens.js';
+import { requireAdmin } from './auth.js';
+import type { FileUrlSigner } from './file-links.js';
+import { jsonBody } from './request.js';
 
-export function filesPlugin(root: string) {
+export interface FilesPluginOptions {
+  root: string;
+  signer: FileUrlSigner;
+  /** Whether a stored file is at this `/files/…` path (a bad link to a missing file is a 404). */
+  exists: (path: string) => Promise<boolean>;
+}
+
+const REFUSED = {
+  unsigned: 'File links must be signed: use the URL the API handed out (fetch the task again for a fresh one)',
+  invalid: 'File link signature is invalid (altered, or signed by a key no longer in force): fetch the task again for a fresh link',
+  expired: 'File link expired: fetch the task again for a fresh link',
+} as const;
+
+export function filesPlugin(opts: FilesPluginOptions) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.setNotFoundHandler((req, reply) => {
       const path = req.url.split('?')[0];
+      void reply.removeHeader('cache-control');
       return reply.code(404).send(errorBody(new GatewayError('not_found', `File ${path} does not exist`), req.id));
     });
-    await app.register(fastifyStatic, { root, prefix: '/', index: false, list: false, dotfiles: 'deny', immutable: true, maxAge: '1d' });
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.is404) return;
+      const path = req.url.split('?')[0]!;
+      const check = await opts.signer.check(path, req.query as Record<string, unknown>);
+      if (check.ok) {
+        void reply.header('cache-control', `private, max-age=${check.maxAgeSeconds}`);
+        return;
+      }
+      // A link to a file that is not there (never was, or removed) is a 404 whatever its signature.
+      if (!(await opts.exists(path))) return;
+      return reply.code(403).send(errorBody(new GatewayError('forbidden', REFUSED[check.reason]), req.id));
+    });
+    await app.register(fastifyStatic, { root: opts.root, prefix: '/', index: false, list: false, dotfiles: 'deny', cacheControl: false });
+  };
+}
+
+/**
+ * `POST /admin/files/keys/rotate` (admin token): a new signing key signs from now on; links signed
+ * before keep working for `overlap_seconds` (default `files.keyOverlapSeconds`). Refused (400) when
+ * the keys come from the configuration. The key itself is never shown.
+ */
+export function fileKeysAdminPlugin(signer: FileUrlSigner, tokens: TokenService) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.addHook('onRequest', async (req) => requireAdmin(req, tokens));
+    app.post('/keys/rotate', async (req) => {
+      const body = req.body === undefined || req.body === '' ? {} : jsonBody(req);
+      const overlap = body.overlap_seconds;
+      if (overlap !== undefined && !(typeof overlap === 'number' && Number.isInteger(overlap) && overlap >= 0 && overlap <= 366 * 86_400)) {
+        throw new GatewayError('bad_request', 'Field overlap_seconds must be an integer from 0 to 31622400');
+      }
+      if (signer.fromConfig) throw new GatewayError('bad_request', 'File signing keys come from the configuration (files.signingKeys): rotate them there');
+      const { keyId, previousRetireAt } = await signer.rotate(overlap);
+      req.log.info({ key_id: keyId }, 'file signing key rotated');
+      return { key_id: keyId, previous_keys_valid_until: new Date(previousRetireAt).toISOString() };
+    });
   };
 }

@@ -18,7 +18,8 @@ import { systemClock } from '../core/ports.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
-import { filesPlugin } from './files.js';
+import { fileKeysAdminPlugin, filesPlugin } from './files.js';
+import { FileUrlSigner, type FileLinks } from './file-links.js';
 import { apixoErrorHandler } from '../dialects/apixo/errors.js';
 import { apixoPlugin } from '../dialects/apixo/plugin.js';
 import { queueErrorHandler } from '../dialects/queue/errors.js';
@@ -75,6 +76,8 @@ export interface Gateway {
   coordination: Coordination;
   config: GatewayConfig;
   log: Logger;
+  /** Signed result-file links under a base URL (file-links.ts). */
+  fileLinks: (base: string) => FileLinks;
   /**
    * The admin token generated on this start, once `listen()` has bound the port (first start
    * only, and only if none came from the environment); null otherwise.
@@ -123,6 +126,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
   const files = createFileSink(filesDir);
+  const fileSigner = await FileUrlSigner.load({
+    store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
+  });
+  const fileLinks = (base: string) => fileSigner.links(base);
   const relayed = tasks.services.all().some((d) => d.relay !== null);
   const signer = relayed ? await CallbackSigner.load(tokenStore) : null;
   const callbackUrl = (task: { id: string }): string | null => (signer && config.publicUrl ? signer.url(config.publicUrl, task.id) : null);
@@ -142,7 +149,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const webhooks = config.webhooks.enabled
     ? new WebhookDispatcher({
         tasks, store: webhookStore, secrets: webhookSecrets, renderers: createWebhookRenderers(config, tasks.services), fallback: fallbackRenderer,
-        baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock,
+        baseUrl: () => config.publicUrl ?? listenUrl, fileLinks, settings: config.webhooks, log, workerId, clock,
       })
     : null;
 
@@ -202,8 +209,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setErrorHandler(defaultErrors);
   app.setNotFoundHandler(taskApiNotFound);
 
-  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
-  await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
+  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter, fileLinks };
+  await app.register(filesPlugin({ root: filesDir, signer: fileSigner, exists: (path) => files.exists(path) }), { prefix: FILES_ROUTE });
+  await app.register(fileKeysAdminPlugin(fileSigner, tokens), { prefix: '/admin/files' });
   await app.register(
     adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
     { prefix: '/admin' },
@@ -221,7 +229,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log, fileLinks,
     get generatedAdminToken() {
       return generated;
     },
