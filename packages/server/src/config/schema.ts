@@ -225,6 +225,20 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
+   * Retention: removes finished tasks (with their files, logs, deliveries; never ledger entries)
+   * once they finished more than `maxAgeDays` ago, `batchSize` at a time. Off by default: what
+   * to keep, and for how long, is the operator's call.
+   */
+  retention: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      maxAgeDays: z.number().positive().max(36_500).default(30),
+      batchSize: z.number().int().min(1).max(10_000).default(500),
+      /** Between runs (a full batch is followed by the next one within a second). */
+      intervalSeconds: z.number().int().min(1).max(86_400).default(600),
+    })
+    .prefault({}),
+  /**
    * Content moderation before a task is created: text inputs matching a word (whole word) or a
    * pattern (regex source), case-insensitively, are refused with `forbidden` (403).
    */

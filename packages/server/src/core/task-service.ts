@@ -8,7 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { LOCAL_TASK_EVENTS, TaskEvents } from './events.js';
 import { resolveFollowUp } from './follow-ups.js';
-import type { Clock, ListRequest, Moderator, NewTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
+import type { Clock, ListRequest, Moderator, NewTask, PurgedTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -322,6 +322,13 @@ export class TaskService {
     const task = await this.store.requeue({ id, workerId, runAfter });
     if (task) this.events.emit('task:queued', { task });
     return task;
+  }
+
+  /** Retention (TaskStore.purgeFinished): the removed tasks leave this node's read cache too. */
+  async purgeFinished(before: number, limit: number): Promise<PurgedTask[]> {
+    const removed = await this.store.purgeFinished(before, limit);
+    for (const { id } of removed) this.readCache?.drop(id);
+    return removed;
   }
 
   /** Lease owners of running tasks (for dead-worker detection). */

@@ -15,6 +15,7 @@ import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
+import { RetentionJob } from '../core/retention.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
@@ -78,6 +79,8 @@ export interface Gateway {
   log: Logger;
   /** Signed result-file links under a base URL (file-links.ts). */
   fileLinks: (base: string) => FileLinks;
+  /** The retention job (config `retention`), null when off; `onRun(stats)` reports every run. */
+  retention: RetentionJob | null;
   /**
    * The admin token generated on this start, once `listen()` has bound the port (first start
    * only, and only if none came from the environment); null otherwise.
@@ -130,6 +133,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
   });
   const fileLinks = (base: string) => fileSigner.links(base);
+  const retention = config.retention.enabled ? new RetentionJob({ tasks, files, clock, settings: config.retention, log }) : null;
   const relayed = tasks.services.all().some((d) => d.relay !== null);
   const signer = relayed ? await CallbackSigner.load(tokenStore) : null;
   const callbackUrl = (task: { id: string }): string | null => (signer && config.publicUrl ? signer.url(config.publicUrl, task.id) : null);
@@ -229,7 +233,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log, fileLinks,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, coordination, config, log, fileLinks, retention,
     get generatedAdminToken() {
       return generated;
     },
@@ -249,12 +253,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         if (dead.length) log.info({ workers: dead, deliveries: await webhookStore.releaseDeliveryLeases(dead) }, 'released deliveries of dead local workers');
         webhooks.start();
       }
+      retention?.start();
       return url;
     },
     async close() {
       if (closed) return;
       closed = true;
       shutdown.abort();
+      await retention?.stop();
       await dispatcher?.stop();
       await relay?.close();
       await webhooks?.stop();

@@ -49,8 +49,8 @@ export function createFileSink(root: string): FileSink {
     },
     async remove(path) {
       const parsed = parseStoredPath(path);
-      if (!parsed) return 0;
-      const bytes = await stat(join(root, parsed.key, parsed.name)).then((s) => s.size, () => 0);
+      if (!parsed) return null;
+      const bytes = await stat(join(root, parsed.key, parsed.name)).then((s) => s.size, () => null);
       // The key's directory holds this one file (and maybe a partial of it): it goes whole.
       await rm(join(root, parsed.key), { recursive: true, force: true });
       return bytes;
