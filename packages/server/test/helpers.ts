@@ -38,6 +38,8 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   workerId?: string;
+  /** The gateway's environment (channel keys, S3 credentials); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface TestGateway {
@@ -106,7 +108,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     services: { ...FAST_SERVICES, ...opts.services },
   });
   const gw = await createGateway({
-    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId,
+    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId, env: opts.env,
   });
   const url = await gw.listen();
   const { token, record } = await gw.tokens.create('test');

@@ -222,6 +222,24 @@ export const configSchema = z.strictObject({
        * (rotate by putting a new one first, and dropping the old one after the overlap).
        */
       signingKeys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'), secret: z.string().min(32, 'at least 32 characters') })).min(1).optional(),
+      /**
+       * Keep result files in an S3-compatible bucket instead of `filesDir` (credentials from the
+       * environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). The gateway still serves them.
+       */
+      s3: z
+        .strictObject({
+          bucket: z.string().min(1),
+          /** The S3-compatible service's URL (MinIO, R2 …); absent: AWS S3 of `region`. */
+          endpoint: z.url({ protocol: /^https?$/ }).optional(),
+          region: z.string().min(1).default('us-east-1'),
+          /** `https://endpoint/bucket/key` addressing (most S3-compatible services need it). */
+          forcePathStyle: z.boolean().default(false),
+          /** Prepended to every object key, e.g. `taskgate/`. */
+          prefix: z.string().regex(/^(?:[A-Za-z0-9._-]+\/)*$/, 'folder names ending in /, e.g. taskgate/').default(''),
+          /** Part size of multipart uploads of large outputs (S3's minimum is 5 MiB). */
+          partSizeBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(8 * 1024 ** 2),
+        })
+        .optional(),
     })
     .prefault({}),
   /**

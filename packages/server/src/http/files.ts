@@ -8,15 +8,20 @@
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { GatewayError } from '../core/errors.js';
 import { errorBody } from '../dialects/task-api/render.js';
 import type { TokenService } from '../accounts/tokens.js';
 import { requireAdmin } from './auth.js';
+import type { FileSource } from '../store/s3-files.js';
 import type { FileUrlSigner } from './file-links.js';
 import { jsonBody } from './request.js';
 
 export interface FilesPluginOptions {
+  /** Files on local disk, served by @fastify/static … */
   root: string;
+  /** … or read from elsewhere (an S3 bucket, store/s3-files.ts), streamed through. */
+  source?: FileSource | null;
   signer: FileUrlSigner;
   /** Whether a stored file is at this `/files/…` path (a bad link to a missing file is a 404). */
   exists: (path: string) => Promise<boolean>;
@@ -47,7 +52,33 @@ export function filesPlugin(opts: FilesPluginOptions) {
       if (!(await opts.exists(path))) return;
       return reply.code(403).send(errorBody(new GatewayError('forbidden', REFUSED[check.reason]), req.id));
     });
-    await app.register(fastifyStatic, { root: opts.root, prefix: '/', index: false, list: false, dotfiles: 'deny', cacheControl: false });
+    const source = opts.source;
+    if (!source) {
+      await app.register(fastifyStatic, { root: opts.root, prefix: '/', index: false, list: false, dotfiles: 'deny', cacheControl: false });
+      return;
+    }
+    app.get<{ Params: { key: string; name: string } }>('/:key/:name', async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      const range = typeof req.headers.range === 'string' ? req.headers.range : undefined;
+      const file = await source.get(path, { range, head: req.method === 'HEAD' });
+      if (!file) return reply.callNotFound();
+      if (file.status === 416) {
+        void reply.removeHeader('cache-control');
+        return reply.code(416).send(errorBody(new GatewayError('bad_request', `Range ${range ?? ''} is outside the file`), req.id));
+      }
+      void reply.code(file.status).header('accept-ranges', 'bytes').header('content-type', file.contentType ?? 'application/octet-stream');
+      if (file.contentLength !== undefined) void reply.header('content-length', file.contentLength);
+      if (file.contentRange) void reply.header('content-range', file.contentRange);
+      if (file.etag) void reply.header('etag', file.etag);
+      if (file.lastModified) void reply.header('last-modified', file.lastModified.toUTCString());
+      if (!file.body) {
+        // HEAD: the headers as they are (Fastify would set an empty body's length, 0).
+        reply.hijack();
+        reply.raw.writeHead(file.status, reply.getHeaders() as OutgoingHttpHeaders);
+        return void reply.raw.end();
+      }
+      return reply.send(file.body);
+    });
   };
 }
 

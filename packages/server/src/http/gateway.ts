@@ -31,6 +31,7 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
+import { createS3Client, createS3FileSink } from '../store/s3-files.js';
 import { createCoordination, type Coordination } from '../coordination/index.js';
 import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
@@ -128,7 +129,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Every node serves every task's files: several nodes point filesDir at one shared directory.
   const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
-  const files = createFileSink(filesDir);
+  const s3 = config.files.s3 ? createS3Client(config.files.s3, opts.env ?? process.env) : null;
+  const s3Files = s3 && config.files.s3 ? createS3FileSink(s3, config.files.s3) : null;
+  const files = s3Files ?? createFileSink(filesDir);
   const fileSigner = await FileUrlSigner.load({
     store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
   });
@@ -214,7 +217,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setNotFoundHandler(taskApiNotFound);
 
   const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter, fileLinks };
-  await app.register(filesPlugin({ root: filesDir, signer: fileSigner, exists: (path) => files.exists(path) }), { prefix: FILES_ROUTE });
+  await app.register(filesPlugin({ root: filesDir, source: s3Files, signer: fileSigner, exists: (path) => files.exists(path) }), { prefix: FILES_ROUTE });
   await app.register(fileKeysAdminPlugin(fileSigner, tokens), { prefix: '/admin/files' });
   await app.register(
     adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
@@ -272,6 +275,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       tasks.close();
       await coordination.close();
       await stores.close();
+      s3?.destroy();
     },
   };
 }
