@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { redactSecrets } from '../src/config/redact.js';
 import type { Clock } from '../src/core/ports.js';
+import { freshDatabase, postgresUnavailable } from './pg.js';
 import { ADMIN_TOKEN, SIGNED_QUERY, startGateway, tempDir, waitForTask, type TestGateway } from './helpers.js';
 
 /** Real time, shifted forward by hand. */
@@ -34,6 +35,8 @@ async function refusal(url: string): Promise<{ status: number; message: string }
   const body = (await res.json()) as { error: { code: string; message: string } };
   return { status: res.status, message: `${body.error.code}: ${body.error.message}` };
 }
+
+const pgSkip = (await postgresUnavailable()) ?? false;
 
 describe('signed file links', () => {
   const clock = new ShiftedClock();
@@ -208,5 +211,30 @@ describe('signing keys', () => {
   test('a short key or a link lifetime under a minute is a configuration error', async () => {
     await assert.rejects(startGateway({ config: { files: { signingKeys: [{ id: 'k1', secret: 'short' }] } } }), /at least 32 characters/);
     await assert.rejects(startGateway({ config: { files: { urlTtlSeconds: 10 } } }), /urlTtlSeconds/);
+  });
+});
+
+describe('signing keys on several nodes (one Postgres)', { skip: pgSkip }, () => {
+  test('every node verifies every node\'s links; a rotation on one node is honoured by the others', async () => {
+    const db = await freshDatabase();
+    const filesDir = join(tempDir(), 'shared-files');
+    const config = { databaseUrl: db.url, filesDir };
+    const a = await startGateway({ config });
+    const b = await startGateway({ config });
+    try {
+      const onB = (url: string): string => url.replace(/^http:\/\/[^/]+/, b.url);
+      const old = await imageUrl(a);
+      assert.equal((await get(onB(old))).status, 200, 'B verifies A\'s link (one key, kept in the shared store)');
+      const rotated = await a.call('POST', '/admin/files/keys/rotate', { token: ADMIN_TOKEN });
+      assert.equal(rotated.status, 200, rotated.text);
+      const fresh = await imageUrl(a);
+      assert.equal(new URL(fresh).searchParams.get('kid'), rotated.json.key_id);
+      assert.equal((await get(onB(fresh))).status, 200, 'B learns the new key from the store');
+      assert.equal((await get(onB(old))).status, 200, 'and still honours the old one during the overlap');
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
   });
 });

@@ -15,6 +15,7 @@ import type { OutputFile } from '../core/types.js';
 
 const KEYS_SETTING = 'file_url_keys';
 const REFRESH_MS = 30_000;
+const MISS_RELOAD_MS = 1000;
 /** Expiries are rounded up to the minute, so reads within a minute hand out the same link. */
 const ROUND_S = 60;
 
@@ -53,6 +54,7 @@ export interface FileSigningOptions {
 export class FileUrlSigner {
   private keys: SigningKey[] = [];
   private loadedAt = 0;
+  private missReloadAt = 0;
   private reloading: Promise<void> | null = null;
 
   private constructor(private readonly opts: FileSigningOptions) {}
@@ -96,7 +98,9 @@ export class FileUrlSigner {
     if (exp === undefined && kid === undefined && sig === undefined) return { ok: false, reason: 'unsigned' };
     if (typeof exp !== 'string' || !/^\d{1,12}$/.test(exp) || typeof kid !== 'string' || typeof sig !== 'string') return { ok: false, reason: 'invalid' };
     let key = this.keys.find((k) => k.id === kid);
-    if (!key && !this.fromConfig) {
+    // An unknown key id may be one another node just made: reload, at most once a second.
+    if (!key && !this.fromConfig && this.opts.clock.now() - this.missReloadAt >= MISS_RELOAD_MS) {
+      this.missReloadAt = this.opts.clock.now();
       await this.reload();
       key = this.keys.find((k) => k.id === kid);
     }
