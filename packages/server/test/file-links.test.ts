@@ -6,13 +6,14 @@
  * restart; keys from the configuration sign and cannot be rotated through the API.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
 import { redactSecrets } from '../src/config/redact.js';
 import type { Clock } from '../src/core/ports.js';
 import { freshDatabase, postgresUnavailable } from './pg.js';
-import { ADMIN_TOKEN, SIGNED_QUERY, startGateway, tempDir, waitForTask, type TestGateway } from './helpers.js';
+import { ADMIN_TOKEN, configError, SIGNED_QUERY, startGateway, tempDir, waitForTask, type TestGateway } from './helpers.js';
 
 /** Real time, shifted forward by hand. */
 class ShiftedClock implements Clock {
@@ -206,6 +207,17 @@ describe('signing keys', () => {
     } finally {
       await t.close();
     }
+  });
+
+  test('from the environment: TASKGATE_FILE_SIGNING_KEYS=id:secret,…, over the file; a bad value never echoed', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'taskgate.config.json'), JSON.stringify({ files: { urlTtlSeconds: 120 } }));
+    const config = loadConfig({ TASKGATE_FILE_SIGNING_KEYS: `k2:${'s'.repeat(40)}, k1:${'t'.repeat(32)}` }, dir);
+    assert.deepEqual(config.files.signingKeys, [{ id: 'k2', secret: 's'.repeat(40) }, { id: 'k1', secret: 't'.repeat(32) }]);
+    assert.equal(config.files.urlTtlSeconds, 120, 'the file\'s other fields stay');
+    const err = configError(() => loadConfig({ TASKGATE_FILE_SIGNING_KEYS: 'k1:too-short-secret-value' }, dir));
+    assert.match(err.message, /TASKGATE_FILE_SIGNING_KEYS=\[redacted\]: entry 1: at least 32 characters/);
+    assert.doesNotMatch(err.message, /too-short-secret-value/);
   });
 
   test('a short key or a link lifetime under a minute is a configuration error', async () => {

@@ -110,6 +110,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (raw.webhooks === undefined) merged.webhooks = fromEnv.webhooks;
     else if (isPlainObject(raw.webhooks)) merged.webhooks = { ...raw.webhooks, ...fromEnv.webhooks };
   }
+  if (Object.keys(fromEnv.files).length) {
+    if (raw.files === undefined) merged.files = fromEnv.files;
+    else if (isPlainObject(raw.files)) merged.files = { ...raw.files, ...fromEnv.files };
+  }
   const config = parseConfig(merged, source);
   // A relative files directory is where the command was run, like the data dir.
   if (config.filesDir !== null) config.filesDir = resolve(cwd, config.filesDir);
