@@ -109,6 +109,10 @@ describe('signed file links', () => {
     assert.deepEqual(await refusal(`${u.origin}${u.pathname}`), {
       status: 403, message: 'forbidden: File links must be signed: use the URL the API handed out (fetch the task again for a fresh one)',
     });
+    // A spelling of the path the file server would decode is no way around the signature.
+    const encoded = `${u.origin}${u.pathname.replace(/\.png$/, '%2Epng')}`;
+    assert.notEqual((await get(encoded)).status, 200);
+    assert.notEqual((await get(`${encoded}${u.search}`)).status, 200);
     // A bearer token does not stand in for the signature.
     assert.equal((await get(`${u.origin}${u.pathname}`, { authorization: `Bearer ${t.token}` })).status, 403);
   });

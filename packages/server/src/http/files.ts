@@ -48,8 +48,9 @@ export function filesPlugin(opts: FilesPluginOptions) {
         void reply.header('cache-control', `private, max-age=${check.maxAgeSeconds}`);
         return;
       }
-      // A link to a file that is not there (never was, or removed) is a 404 whatever its signature.
-      if (!(await opts.exists(path))) return;
+      // A link to a file that is not there (never was, or removed) is a 404 whatever its signature;
+      // nothing unsigned ever reaches the file server (which would decode `%2E` and the like).
+      if (!(await opts.exists(path))) return reply.callNotFound();
       return reply.code(403).send(errorBody(new GatewayError('forbidden', REFUSED[check.reason]), req.id));
     });
     const source = opts.source;
