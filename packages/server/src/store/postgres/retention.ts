@@ -20,8 +20,9 @@ export function createPgPurge(pool: Pool): (before: number, limit: number) => Pr
       const { rows } = await c.query<Candidate>(
         `SELECT t.id, t.owner_id, t.output FROM tasks t
          WHERE t.finished_at < $1 AND t.state IN ('succeeded', 'failed', 'cancelled')
-           AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.state IN ('queued', 'running') AND p.follow_up IS NOT NULL
-                             AND (p.follow_up::jsonb #>> '{parent,taskId}') = t.id)
+           AND t.id NOT IN (SELECT p.follow_up::jsonb #>> '{parent,taskId}' FROM tasks p
+                            WHERE p.state IN ('queued', 'running') AND p.follow_up IS NOT NULL
+                              AND (p.follow_up::jsonb #>> '{parent,taskId}') IS NOT NULL)
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.id AND d.state IN ('pending', 'delivering'))
          ORDER BY t.finished_at LIMIT $2
          FOR UPDATE OF t SKIP LOCKED`,

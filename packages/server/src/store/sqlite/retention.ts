@@ -18,8 +18,8 @@ export function createPurge(db: Db, forget: (id: string) => void): (before: numb
   const candidates = db.prepare<[number, number], Candidate>(
     `SELECT t.id, t.owner_id, t.output FROM tasks t
      WHERE t.finished_at < ? AND t.state IN ('succeeded', 'failed', 'cancelled')
-       AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.state IN ('queued', 'running') AND c.follow_up IS NOT NULL
-                         AND json_extract(c.follow_up, '$.parent.taskId') = t.id)
+       AND t.id NOT IN (SELECT json_extract(c.follow_up, '$.parent.taskId') FROM tasks c
+                        WHERE c.state IN ('queued', 'running') AND json_extract(c.follow_up, '$.parent.taskId') IS NOT NULL)
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.owner_id = t.owner_id AND d.task_id = t.id
                          AND d.state IN ('pending', 'delivering'))
      ORDER BY t.finished_at LIMIT ?`,
