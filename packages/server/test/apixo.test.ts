@@ -9,7 +9,7 @@ import { wavDurationSec } from '../src/providers/demo/render-audio.js';
 import { startGateway, waitForTask, type Reply, type TestGateway } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const FILE_URL = /^http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/(image\.png|audio\.wav)$/;
+const FILE_URL = /^http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/(image\.png|audio\.wav)\?exp=\d+&kid=[A-Za-z0-9_-]+&sig=[A-Za-z0-9_-]{43}$/;
 
 function assertEnvelope(r: Reply, status: number, error?: RegExp): void {
   assert.equal(r.status, status, r.text);

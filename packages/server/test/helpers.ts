@@ -38,6 +38,8 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   workerId?: string;
+  /** The gateway's environment (channel keys, S3 credentials); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface TestGateway {
@@ -106,7 +108,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     services: { ...FAST_SERVICES, ...opts.services },
   });
   const gw = await createGateway({
-    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId,
+    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId, env: opts.env,
   });
   const url = await gw.listen();
   const { token, record } = await gw.tokens.create('test');
@@ -173,4 +175,15 @@ export function configError(fn: () => unknown): ConfigError {
     return err;
   }
   assert.fail('expected a ConfigError');
+}
+
+/** A signed file link's query (`?exp=…&kid=…&sig=…`, http/file-links.ts). */
+export const SIGNED_QUERY = /\?exp=\d+&kid=[A-Za-z0-9_-]+&sig=[A-Za-z0-9_-]{43}/;
+
+/**
+ * A JSON value with the signatures of its file links removed, to compare two renderings of the
+ * same task made at different times (each read signs anew).
+ */
+export function unsigned<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value).replace(new RegExp(SIGNED_QUERY.source, 'g'), '')) as T;
 }

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
 import Replicate, { type FileOutput, type Prediction } from 'replicate';
 import { versionId } from '../src/dialects/replicate/models.js';
-import { startGateway, waitForTask, type TestGateway } from './helpers.js';
+import { SIGNED_QUERY, startGateway, waitForTask, type TestGateway } from './helpers.js';
 
 const FLUX = 'black-forest-labs/flux-dev';
 const SLOW = 'taskgate/slow-image';
@@ -66,7 +66,7 @@ describe('the replicate npm client against the gateway', () => {
     assert.equal(output.length, 1);
     const [item] = output;
     assert.ok(item instanceof ReadableStream, 'a FileOutput');
-    assert.match(String(item), new RegExp(`^${proxy.base}/files/[0-9a-f]{32}/image\\.png$`));
+    assert.match(String(item), new RegExp(`^${proxy.base}/files/[0-9a-f]{32}/image\\.png${SIGNED_QUERY.source}$`));
     assert.equal(item!.url().href, String(item));
     const bytes = Buffer.from(await (await item!.blob()).arrayBuffer());
     assert.deepEqual(bytes.subarray(0, 8), PNG_SIGNATURE);
@@ -125,7 +125,7 @@ describe('the replicate npm client against the gateway', () => {
     const events: Array<{ event: string; data: string }> = [];
     for await (const e of replicate.stream(FLUX, { input: { prompt: 'streamed' } })) events.push({ event: e.event, data: String(e.data) });
     assert.deepEqual(events.map((e) => e.event), ['logs', 'logs', 'logs', 'output', 'done']);
-    assert.match(events[3]!.data, new RegExp(`^${t.url}/files/.+\\.png$`));
+    assert.match(events[3]!.data, new RegExp(`^${t.url}/files/[^?]+\\.png${SIGNED_QUERY.source}$`));
     assert.equal(events[4]!.data, '{}');
   });
 

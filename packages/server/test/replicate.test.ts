@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
 import { versionId } from '../src/dialects/replicate/models.js';
-import { startGateway, waitForTask, type TestGateway } from './helpers.js';
+import { SIGNED_QUERY, startGateway, waitForTask, type TestGateway } from './helpers.js';
 import { FLUX, SLOW, ISO, PREDICTION_KEYS, poll, assertProblem, SERVICES } from './replicate-shared.js';
 
 describe('Replicate dialect', () => {
@@ -78,7 +78,7 @@ describe('Replicate dialect', () => {
     assert.ok(p.metrics.total_time >= p.metrics.predict_time);
     assert.equal(p.error, null);
     assert.equal(p.output.length, 1, 'an image model answers an array of URLs');
-    assert.match(p.output[0], new RegExp(`^${t.url}/files/[0-9a-f]{32}/image\\.png$`));
+    assert.match(p.output[0], new RegExp(`^${t.url}/files/[0-9a-f]{32}/image\\.png${SIGNED_QUERY.source}$`));
     const png = PNG.sync.read(Buffer.from(await (await fetch(p.output[0])).arrayBuffer()));
     assert.deepEqual([png.width, png.height], [96, 80]);
   });

@@ -49,7 +49,7 @@ test('seed 001 Python polling loop works with only the base URL and token change
     // Async: the gateway runs in this process and must keep serving while python polls it.
     const run = await promisify(execFile)('python3', [file], { encoding: 'utf8', timeout: 30_000 });
     assert.match(run.stdout, /'success': True/);
-    assert.match(run.stdout, /'image_url': 'http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/image\.png'/);
+    assert.match(run.stdout, /'image_url': 'http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/image\.png\?exp=\d+&kid=[A-Za-z0-9_-]+&sig=[A-Za-z0-9_-]{43}'/);
   } finally {
     await t.close();
   }

@@ -58,7 +58,7 @@ describe('task API dialect', () => {
     assert.equal(done.json.trace_id, r.json.trace_id);
     assert.equal(done.json.response.success, true);
     assert.equal(done.json.response.task_id, r.json.task_id);
-    assert.match(done.json.response.image_url, /^http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/image\.png$/);
+    assert.match(done.json.response.image_url, /^http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}\/image\.png\?exp=\d+&kid=[A-Za-z0-9_-]+&sig=[A-Za-z0-9_-]{43}$/);
   });
 
   test('retrieve by task_id works like by id', async () => {

@@ -1,5 +1,6 @@
-/** The Postgres driver passes the shared WebhookStore contract, each test on a fresh database. */
+/** The Postgres driver passes the shared WebhookStore and retention contracts, each test on a fresh database. */
 import { freshPostgresStores, postgresUnavailable } from './pg.js';
+import { runRetentionSuite } from './retention-contract.js';
 import { runWebhookStoreSuite, type WebhookStores } from './webhook-store-contract.js';
 
 const skip = (await postgresUnavailable()) ?? false;
@@ -11,3 +12,4 @@ async function open(): Promise<WebhookStores> {
 }
 
 runWebhookStoreSuite('postgres', open, { skip });
+runRetentionSuite('postgres', open, { skip });

@@ -12,7 +12,7 @@ import type { Task } from '../src/core/types.js';
 import { isTerminal } from '../src/core/types.js';
 import { createWebhookRenderers } from '../src/dialects/webhook-renderers.js';
 import type { WebhookRenderer } from '../src/webhooks/types.js';
-import { startGateway, waitForTask, type TestGateway } from './helpers.js';
+import { SIGNED_QUERY, startGateway, unsigned, waitForTask, type TestGateway } from './helpers.js';
 
 const SLOW = {
   'slow/image': {
@@ -47,7 +47,7 @@ describe('webhook payloads', () => {
     const renderer = render[task.dialect];
     assert.ok(renderer, `no renderer for ${task.dialect}`);
     assert.equal(task.origin, t.url, 'the task keeps the base URL the client used');
-    return renderer(task, event, task.origin, { logs: () => t.gw.tasks.logs(task) });
+    return unsigned(await renderer(task, event, task.origin, { logs: () => t.gw.tasks.logs(task), links: t.gw.fileLinks(task.origin) }));
   };
 
   describe('task API', () => {
@@ -59,12 +59,13 @@ describe('webhook payloads', () => {
         const [vendor] = service.split('/');
         const retrieved = await t.call('POST', `/v1/${vendor}/tasks`, { body: { action: 'retrieve', id: task.id } });
         const payload = (await body(task));
-        assert.deepEqual(payload, retrieved.json.response);
+        assert.deepEqual(payload, unsigned(retrieved.json.response));
         assert.equal(payload.success, true);
         assert.equal(payload.task_id, task.id);
         assert.equal(payload.trace_id, created.headers.get('x-trace-id'));
         assert.ok(key in payload, `${service} has its business field ${key}`);
         assert.match(JSON.stringify(payload), new RegExp(`"${t.url}/files/`));
+        assert.match(JSON.stringify(retrieved.json), new RegExp(`"${t.url}/files/[^"?]+${SIGNED_QUERY.source}"`), 'retrieve hands out signed links');
       });
     }
 
@@ -99,7 +100,7 @@ describe('webhook payloads', () => {
         const task = await finished(created.json.data.taskId);
         const status = await t.call('GET', `/api/v1/statusTask/flux-dev?taskId=${task.id}`);
         assert.equal(status.status, 200, status.text);
-        assert.deepEqual((await body(task)), status.json);
+        assert.deepEqual((await body(task)), unsigned(status.json));
         assert.equal(status.json.data.state, prompt === BLOCKED ? 'failed' : 'success');
       }
     });
@@ -109,7 +110,7 @@ describe('webhook payloads', () => {
       await t.gw.tasks.cancel(t.ownerId, created.json.data.taskId);
       const task = await finished(created.json.data.taskId);
       const payload = (await body(task));
-      assert.deepEqual(payload, (await t.call('GET', `/api/v1/statusTask/slow-image?taskId=${task.id}`)).json);
+      assert.deepEqual(payload, unsigned((await t.call('GET', `/api/v1/statusTask/slow-image?taskId=${task.id}`)).json));
       assert.deepEqual({ code: payload.code, message: payload.message }, { code: 200, message: 'success' });
       assert.equal((payload.data as { failCode: string }).failCode, 'TASK_CANCELLED');
     });
@@ -124,7 +125,7 @@ describe('webhook payloads', () => {
       const task = await finished(created.json.request_id);
       const result = await t.call('GET', `/v1/queue/fal-ai/flux/requests/${task.id}`);
       assert.equal(result.status, 200, result.text);
-      assert.deepEqual((await body(task)), { request_id: task.id, gateway_request_id: task.id, status: 'OK', payload: result.json, error: null });
+      assert.deepEqual((await body(task)), { request_id: task.id, gateway_request_id: task.id, status: 'OK', payload: unsigned(result.json), error: null });
       assert.ok(Array.isArray(result.json.images) && result.json.images.length > 0);
     });
 
@@ -138,7 +139,7 @@ describe('webhook payloads', () => {
         const result = await t.call('GET', `/v1/queue/${app}/requests/${task.id}`);
         assert.equal(result.json.error_type, type);
         assert.deepEqual((await body(task)), {
-          request_id: task.id, gateway_request_id: task.id, status: 'ERROR', payload: result.json, error: result.json.detail,
+          request_id: task.id, gateway_request_id: task.id, status: 'ERROR', payload: unsigned(result.json), error: result.json.detail,
         });
       }
     });
@@ -162,7 +163,7 @@ describe('webhook payloads', () => {
       const canceled = await finished(slow.json.id);
       for (const [task, status] of [[ok, 'succeeded'], [failed, 'failed'], [canceled, 'canceled']] as const) {
         const payload = (await body(task));
-        assert.deepEqual(payload, await get(task.id));
+        assert.deepEqual(payload, unsigned(await get(task.id)));
         assert.equal(payload.status, status);
         assert.equal((payload.urls as { get: string }).get, `${t.url}/v1/predictions/${task.id}`);
       }
@@ -214,7 +215,7 @@ describe('webhook payloads', () => {
     });
     const task = await finished(created.json.task_id);
     assert.equal(task.origin, 'https://gw.example:8443');
-    const payload = await render['task-api']!(task, 'completed', task.origin!, { logs: () => t.gw.tasks.logs(task) });
+    const payload = await render['task-api']!(task, 'completed', task.origin!, { logs: () => t.gw.tasks.logs(task), links: t.gw.fileLinks(task.origin!) });
     assert.match((payload.data as Array<{ url: string }>)[0]!.url, /^https:\/\/gw\.example:8443\/files\//);
   });
 });

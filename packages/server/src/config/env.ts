@@ -15,12 +15,15 @@ export interface EnvConfig {
   webhooks: Record<string, unknown>;
   /** Fields of the `metrics` section. */
   metrics: Record<string, unknown>;
+  /** Fields of the `files` section. */
+  files: Record<string, unknown>;
   /** `VARNAME=value: problem`, one per bad variable. */
   problems: string[];
 }
 
 const webhookShape = configSchema.shape.webhooks.unwrap().shape;
 const metricsShape = configSchema.shape.metrics.unwrap().shape;
+const filesShape = configSchema.shape.files.unwrap().shape;
 
 function firstMessage(issues: readonly z.core.$ZodIssue[]): string {
   const issue = issues[0];
@@ -29,7 +32,7 @@ function firstMessage(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
-  const out: EnvConfig = { top: {}, webhooks: {}, metrics: {}, problems: [] };
+  const out: EnvConfig = { top: {}, webhooks: {}, metrics: {}, files: {}, problems: [] };
   /** Reads `name`, converts and checks it; `convert` returns a problem as `{ error }`. */
   const read = (
     name: string,
@@ -72,5 +75,15 @@ export function readEnv(env: NodeJS.ProcessEnv): EnvConfig {
     const v = raw.toLowerCase();
     return v === '1' || v === 'true' ? true : v === '0' || v === 'false' ? false : { error: 'must be 1, true, 0 or false' };
   });
+  // `id:secret,id:secret`, the first signs. A problem never repeats the value (it holds secrets).
+  const keys = env.TASKGATE_FILE_SIGNING_KEYS;
+  if (keys !== undefined && keys !== '') {
+    const parsed = filesShape.signingKeys.safeParse(keys.split(',').map((k) => {
+      const at = k.indexOf(':');
+      return { id: k.slice(0, Math.max(at, 0)).trim(), secret: at < 0 ? '' : k.slice(at + 1).trim() };
+    }));
+    if (parsed.success) out.files.signingKeys = parsed.data;
+    else out.problems.push(`TASKGATE_FILE_SIGNING_KEYS=[redacted]: ${firstMessage(parsed.error.issues)} (expected id:secret,id:secret with ids of letters, digits, _ and - and secrets of at least 32 characters)`);
+  }
   return out;
 }

@@ -111,6 +111,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (raw[section] === undefined) merged[section] = fromEnv[section];
     else if (isPlainObject(raw[section])) merged[section] = { ...raw[section], ...fromEnv[section] };
   }
+  if (Object.keys(fromEnv.files).length) {
+    if (raw.files === undefined) merged.files = fromEnv.files;
+    else if (isPlainObject(raw.files)) merged.files = { ...raw.files, ...fromEnv.files };
+  }
   const config = parseConfig(merged, source);
   // A relative files directory is where the command was run, like the data dir.
   if (config.filesDir !== null) config.filesDir = resolve(cwd, config.filesDir);

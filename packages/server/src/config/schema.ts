@@ -216,6 +216,52 @@ export const configSchema = z.strictObject({
     })
     .refine((w) => w.leaseMs > w.timeoutMs, { message: 'webhooks.leaseMs must be longer than webhooks.timeoutMs', path: ['leaseMs'] })
     .prefault({}),
+  /** Result-file links (signed, expiring) and where the files are kept. README "Result files". */
+  files: z
+    .strictObject({
+      /** How long a handed-out link works (7 days: long enough for a webhook receiver's own queue). */
+      urlTtlSeconds: z.number().int().min(60).max(366 * 86_400).default(7 * 86_400),
+      /** After a key rotation, how long links signed with the previous keys keep working. */
+      keyOverlapSeconds: z.number().int().min(0).max(366 * 86_400).default(7 * 86_400),
+      /**
+       * Signing keys given here instead of kept in the store: the first signs, every one verifies
+       * (rotate by putting a new one first, and dropping the old one after the overlap).
+       */
+      signingKeys: z.array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'), secret: z.string().min(32, 'at least 32 characters') })).min(1).optional(),
+      /**
+       * Keep result files in an S3-compatible bucket instead of `filesDir` (credentials from the
+       * environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). The gateway still serves them.
+       */
+      s3: z
+        .strictObject({
+          bucket: z.string().min(1),
+          /** The S3-compatible service's URL (MinIO, R2 …); absent: AWS S3 of `region`. */
+          endpoint: z.url({ protocol: /^https?$/ }).optional(),
+          region: z.string().min(1).default('us-east-1'),
+          /** `https://endpoint/bucket/key` addressing (most S3-compatible services need it). */
+          forcePathStyle: z.boolean().default(false),
+          /** Prepended to every object key, e.g. `taskgate/`. */
+          prefix: z.string().regex(/^(?:[A-Za-z0-9._-]+\/)*$/, 'folder names ending in /, e.g. taskgate/').default(''),
+          /** Part size of multipart uploads of large outputs (S3's minimum is 5 MiB). */
+          partSizeBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(8 * 1024 ** 2),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  /**
+   * Retention: removes finished tasks (with their files, logs, deliveries; never ledger entries)
+   * once they finished more than `maxAgeDays` ago, `batchSize` at a time. Off by default: what
+   * to keep, and for how long, is the operator's call.
+   */
+  retention: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      maxAgeDays: z.number().positive().max(36_500).default(30),
+      batchSize: z.number().int().min(1).max(10_000).default(500),
+      /** Between runs (a full batch is followed by the next one within a second). */
+      intervalSeconds: z.number().int().min(1).max(86_400).default(600),
+    })
+    .prefault({}),
   /**
    * Prometheus metrics at `GET /metrics` (README, "Metrics"). Read with the admin token, or with
    * `token` (TASKGATE_METRICS_TOKEN), a token that reads metrics and nothing else (redacted by

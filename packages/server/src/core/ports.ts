@@ -91,6 +91,12 @@ export interface FinishRequest {
  * task, or null when the guard did not hold (someone else moved the task first). Asynchronous so
  * that network drivers (Postgres) fit the same contract as the embedded SQLite driver.
  */
+/** A task removed by retention, with the output files it had. */
+export interface PurgedTask {
+  id: string;
+  files: OutputFile[];
+}
+
 export interface TaskStore {
   /** Resolves once the task is durably stored (drivers may commit concurrent inserts together). */
   insert(task: NewTask): Promise<Task>;
@@ -161,6 +167,15 @@ export interface TaskStore {
    * first start time and deadline. Null if the lease moved on.
    */
   requeue(req: { id: string; workerId: string; runAfter: number }): Promise<Task | null>;
+  /**
+   * Retention: removes up to `limit` finished tasks that finished before `before`, oldest first,
+   * with what hangs off them (log lines, file index, idempotency keys, webhook deliveries and their
+   * attempts, upstream rows); ledger entries stay. Never a task an unfinished task follows up on
+   * (`followUp.parent.taskId`), nor one with a webhook delivery still pending. Resolves with the
+   * tasks removed by this call (their output files are the caller's to remove): when several
+   * nodes purge at once, each task is in one answer only.
+   */
+  purgeFinished(before: number, limit: number): Promise<PurgedTask[]>;
   /** The upstream side of relayed tasks, sharing this store's transactions and cache. */
   readonly upstream: UpstreamStore;
   close(): Promise<void>;
@@ -249,6 +264,10 @@ export interface FileSink {
    * `maxBytes`. Nothing is visible under the returned path until it is complete.
    */
   writeStream(name: string, contentType: string, data: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Pick<OutputFile, 'path' | 'bytes' | 'contentType'>>;
+  /** Whether a stored file is at this path. */
+  exists(path: string): Promise<boolean>;
+  /** Removes a stored file; resolves with the bytes freed, or null if it was not there. Idempotent. */
+  remove(path: string): Promise<number | null>;
 }
 
 export interface ProviderLogger {

@@ -74,7 +74,8 @@ export class TaskReadCache {
     this.entries.set(task.id, { task, at: this.opts.now() });
   }
 
-  private drop(id: string): void {
+  /** Drops a task (changed elsewhere, or removed). */
+  drop(id: string): void {
     this.announcements++;
     this.announced.set(id, this.announcements);
     this.entries.delete(id);

@@ -8,7 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { LOCAL_TASK_EVENTS, TaskEvents } from './events.js';
 import { resolveFollowUp } from './follow-ups.js';
-import type { Clock, ListRequest, LiveCount, Moderator, NewTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
+import type { Clock, ListRequest, LiveCount, Moderator, NewTask, PurgedTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -327,6 +327,13 @@ export class TaskService {
   /** Queued and running tasks per service, as the store counts them now (metrics). */
   countLive(): Promise<LiveCount[]> {
     return this.store.countLive();
+  }
+
+  /** Retention (TaskStore.purgeFinished): the removed tasks leave this node's read cache too. */
+  async purgeFinished(before: number, limit: number): Promise<PurgedTask[]> {
+    const removed = await this.store.purgeFinished(before, limit);
+    for (const { id } of removed) this.readCache?.drop(id);
+    return removed;
   }
 
   /** Lease owners of running tasks (for dead-worker detection). */

@@ -3,6 +3,7 @@ import type { RateLimits } from '../accounts/rate-limits.js';
 import type { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { TaskService } from '../core/task-service.js';
+import type { FileLinks } from './file-links.js';
 
 export interface DialectContext {
   tasks: TaskService;
@@ -16,4 +17,6 @@ export interface DialectContext {
    * `too_many_requests` (with retryAfter) when the token is over its limit.
    */
   rateLimiter?: RateLimits;
+  /** Signed file links under a base URL (file-links.ts): every file URL handed out goes through it. */
+  fileLinks: (base: string) => FileLinks;
 }

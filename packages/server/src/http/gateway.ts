@@ -15,10 +15,12 @@ import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
 import { systemClock } from '../core/ports.js';
+import { RetentionJob } from '../core/retention.js';
 import { ServiceRegistry } from '../core/services.js';
 import { TaskService } from '../core/task-service.js';
 import { taskApiErrorHandler, taskApiNotFound } from '../dialects/task-api/errors.js';
-import { filesPlugin } from './files.js';
+import { fileKeysAdminPlugin, filesPlugin } from './files.js';
+import { FileUrlSigner, type FileLinks } from './file-links.js';
 import { apixoErrorHandler } from '../dialects/apixo/errors.js';
 import { apixoPlugin } from '../dialects/apixo/plugin.js';
 import { queueErrorHandler } from '../dialects/queue/errors.js';
@@ -29,6 +31,7 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
+import { createS3Client, createS3FileSink } from '../store/s3-files.js';
 import { createCoordination, type Coordination } from '../coordination/index.js';
 import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
@@ -81,6 +84,10 @@ export interface Gateway {
   coordination: Coordination;
   config: GatewayConfig;
   log: Logger;
+  /** Signed result-file links under a base URL (file-links.ts). */
+  fileLinks: (base: string) => FileLinks;
+  /** The retention job (config `retention`), null when off; `onRun(stats)` reports every run. */
+  retention: RetentionJob | null;
   /**
    * The admin token generated on this start, once `listen()` has bound the port (first start
    * only, and only if none came from the environment); null otherwise.
@@ -133,7 +140,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Every node serves every task's files: several nodes point filesDir at one shared directory.
   const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
-  const files = createFileSink(filesDir);
+  const s3 = config.files.s3 ? createS3Client(config.files.s3, opts.env ?? process.env) : null;
+  const s3Files = s3 && config.files.s3 ? createS3FileSink(s3, config.files.s3) : null;
+  const files = s3Files ?? createFileSink(filesDir);
+  const fileSigner = await FileUrlSigner.load({
+    store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
+  });
+  const fileLinks = (base: string) => fileSigner.links(base);
+  const retention = config.retention.enabled ? new RetentionJob({ tasks, files, clock, settings: config.retention, log }) : null;
+  if (retention && metrics) retention.onRun((stats) => metrics.retentionRun(stats));
   const relayed = tasks.services.all().some((d) => d.relay !== null);
   const signer = relayed ? await CallbackSigner.load(tokenStore) : null;
   const callbackUrl = (task: { id: string }): string | null => (signer && config.publicUrl ? signer.url(config.publicUrl, task.id) : null);
@@ -153,7 +168,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const webhooks = config.webhooks.enabled
     ? new WebhookDispatcher({
         tasks, store: webhookStore, secrets: webhookSecrets, renderers: createWebhookRenderers(config, tasks.services), fallback: fallbackRenderer,
-        baseUrl: () => config.publicUrl ?? listenUrl, settings: config.webhooks, log, workerId, clock, observe: metrics?.webhookAttempt,
+        baseUrl: () => config.publicUrl ?? listenUrl, fileLinks, settings: config.webhooks, log, workerId, clock, observe: metrics?.webhookAttempt,
       })
     : null;
 
@@ -215,9 +230,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   app.setErrorHandler(defaultErrors);
   app.setNotFoundHandler(taskApiNotFound);
 
-  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter };
+  const ctx: DialectContext = { tasks, tokens, config, shutdown: shutdown.signal, rateLimiter, fileLinks };
   await registerOpenApi(app, tasks.services); // before the routes: it collects them as they are added
-  await app.register(filesPlugin(filesDir), { prefix: FILES_ROUTE });
+  await app.register(filesPlugin({ root: filesDir, source: s3Files, signer: fileSigner, exists: (path) => files.exists(path) }), { prefix: FILES_ROUTE });
+  await app.register(fileKeysAdminPlugin(fileSigner, tokens), { prefix: '/admin/files' });
   await app.register(
     adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
     { prefix: '/admin' },
@@ -237,7 +253,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes, fileLinks, retention,
     get generatedAdminToken() {
       return generated;
     },
@@ -257,12 +273,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         if (dead.length) log.info({ workers: dead, deliveries: await webhookStore.releaseDeliveryLeases(dead) }, 'released deliveries of dead local workers');
         webhooks.start();
       }
+      retention?.start();
       return url;
     },
     async close() {
       if (closed) return;
       closed = true;
       shutdown.abort();
+      await retention?.stop();
       await dispatcher?.stop();
       await relay?.close();
       await webhooks?.stop();
@@ -275,6 +293,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       metrics?.close();
       await coordination.close();
       await stores.close();
+      s3?.destroy();
     },
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
 import type { JsonObject, OutputFile } from '../core/types.js';
 import { isJsonObject } from '../core/types.js';
+import type { FileLinks } from './file-links.js';
 
 /** The token from `Authorization: Bearer <t>` (or `Key <t>`, or a bare token); null if absent. */
 export function bearerToken(req: FastifyRequest): string | null {
@@ -19,9 +20,14 @@ export function baseUrl(req: FastifyRequest, publicUrl: string | null): string {
   return `${req.protocol}://${req.host}`;
 }
 
-/** The absolute URL of an output file, given the gateway's base URL. */
-export function fileUrl(file: Pick<OutputFile, 'path'>, base: string): string {
-  return `${base}${file.path}`;
+/** Signed file links under the request's base URL. */
+export function requestLinks(req: FastifyRequest, ctx: { config: { publicUrl: string | null }; fileLinks: (base: string) => FileLinks }): FileLinks {
+  return ctx.fileLinks(baseUrl(req, ctx.config.publicUrl));
+}
+
+/** The absolute, signed URL of an output file (file-links.ts), fresh on every call. */
+export function fileUrl(file: Pick<OutputFile, 'path'>, links: FileLinks): string {
+  return links(file);
 }
 
 /** The `Idempotency-Key` header (1–255 visible ASCII characters), or undefined when absent. */

@@ -1,10 +1,10 @@
 /**
  * Local file storage for provider outputs, under `<data>/files/<key>/<name>`. The key is 128 random
- * bits, so a file URL is unguessable; signed, expiring URLs come later.
+ * bits; the links handed out are also signed and expire (http/file-links.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
@@ -23,7 +23,18 @@ export class FileTooLargeError extends Error {
 /** `/files/<32 hex>/<safe name>`, as `write` and `writeStream` return paths. */
 const STORED_PATH = new RegExp(`^${FILES_ROUTE}/([0-9a-f]{32})/([A-Za-z0-9._-]+)$`);
 
+/** The key and name of a stored file's path, or null if it is not one. */
+export function parseStoredPath(path: string): { key: string; name: string } | null {
+  const m = STORED_PATH.exec(path);
+  if (!m || m[2]!.startsWith('.')) return null;
+  return { key: m[1]!, name: m[2]! };
+}
+
 export function createFileSink(root: string): FileSink {
+  const located = (path: string): string | null => {
+    const parsed = parseStoredPath(path);
+    return parsed ? join(root, parsed.key, parsed.name) : null;
+  };
   async function place(name: string): Promise<{ key: string; safe: string; dir: string }> {
     const key = randomBytes(16).toString('hex');
     const safe = basename(name).replace(/[^A-Za-z0-9._-]/g, '_') || 'file';
@@ -32,10 +43,22 @@ export function createFileSink(root: string): FileSink {
     return { key, safe, dir };
   }
   return {
+    async exists(path) {
+      const file = located(path);
+      return file !== null && (await stat(file).then((s) => s.isFile(), () => false));
+    },
+    async remove(path) {
+      const parsed = parseStoredPath(path);
+      if (!parsed) return null;
+      const bytes = await stat(join(root, parsed.key, parsed.name)).then((s) => s.size, () => null);
+      // The key's directory holds this one file (and maybe a partial of it): it goes whole.
+      await rm(join(root, parsed.key), { recursive: true, force: true });
+      return bytes;
+    },
     async read(path, maxBytes) {
-      const m = STORED_PATH.exec(path);
-      if (!m || m[2]!.startsWith('.')) throw new Error(`not a stored file path: ${path}`);
-      const handle = await open(join(root, m[1]!, m[2]!), 'r');
+      const file = located(path);
+      if (!file) throw new Error(`not a stored file path: ${path}`);
+      const handle = await open(file, 'r');
       try {
         const { size } = await handle.stat();
         if (size > maxBytes) throw new FileTooLargeError(maxBytes);

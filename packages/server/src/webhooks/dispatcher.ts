@@ -111,8 +111,10 @@ export class WebhookDispatcher {
     if (payload === null) {
       try {
         const render = this.opts.renderers[task.dialect] ?? this.opts.fallback;
-        const extras = { logs: () => this.opts.tasks.logs(task) };
-        payload = JSON.stringify(await render(task, delivery.event, task.origin ?? this.opts.baseUrl(), extras));
+        const base = task.origin ?? this.opts.baseUrl();
+        // File links are signed now, at the first attempt; retries send the same body.
+        const extras = { logs: () => this.opts.tasks.logs(task), links: this.opts.fileLinks(base) };
+        payload = JSON.stringify(await render(task, delivery.event, base, extras));
       } catch (err) {
         log.error({ err }, 'webhook payload could not be rendered');
         await record({ n, at: clock.now(), statusCode: null, latencyMs: 0, error: `payload rendering failed: ${String(err)}` }, { state: 'failed' });

@@ -5,10 +5,13 @@ import type { Clock, WebhookStore } from '../core/ports.js';
 import type { TaskService } from '../core/task-service.js';
 import type { JsonObject, Task, TaskLog, WebhookEvent } from '../core/types.js';
 import type { WebhookSecrets } from './secrets.js';
+import type { FileLinks } from '../http/file-links.js';
 
 /** What a renderer may read besides the task (loaded only if it asks). */
 export interface RenderExtras {
   logs(): Promise<TaskLog[]>;
+  /** Signs the task's file URLs under the delivery's base URL (at delivery time). */
+  links: FileLinks;
 }
 
 /** Renders a task's webhook body the way its dialect's clients expect it. */
@@ -23,6 +26,8 @@ export interface WebhookDispatcherOptions {
   fallback: WebhookRenderer;
   /** Base URL for file URLs when a task has no origin (the public URL, else the listen URL). */
   baseUrl: () => string;
+  /** Signed file links under a base URL (http/file-links.ts). */
+  fileLinks: (base: string) => FileLinks;
   settings: GatewayConfig['webhooks'];
   log: Logger;
   workerId: string;

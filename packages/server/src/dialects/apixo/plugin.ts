@@ -12,7 +12,7 @@ import type { Task } from '../../core/types.js';
 import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
+import { baseUrl, jsonBody, idempotencyKey, requestLinks } from '../../http/request.js';
 import { apixoErrorHandler, apixoNotFound } from './errors.js';
 import { inputFieldError, parseCancel, parseGenerate, parseTaskId } from './parse.js';
 import { statusData, success } from './render.js';
@@ -78,7 +78,7 @@ export function apixoPlugin(ctx: DialectContext) {
       const task = await ctx.tasks.get(owner.account.id, taskId);
       // Another owner's task, or one of another model's service, is exactly like an unknown id.
       if (!task || task.service !== service.name) throw new GatewayError('not_found', `Task ${taskId} not found`);
-      return success(statusData(task, baseUrl(req, ctx.config.publicUrl)));
+      return success(statusData(task, requestLinks(req, ctx)));
     });
 
     // The same core cancel as the other dialects: the task's status once cancelled (`failed` /
@@ -94,7 +94,7 @@ export function apixoPlugin(ctx: DialectContext) {
         throw new GatewayError('already_completed', `Task ${taskId} had already finished (it was not cancelled and is left as it is)`);
       }
       req.log.info({ task_id: taskId, model: req.params.model }, 'task cancelled');
-      return success(statusData(result.task, baseUrl(req, ctx.config.publicUrl)));
+      return success(statusData(result.task, requestLinks(req, ctx)));
     });
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { GatewayError } from '../../core/errors.js';
 import type { JsonObject, Task, TaskState } from '../../core/types.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { fileUrl } from '../../http/request.js';
 
 export type ApixoState = 'pending' | 'processing' | 'success' | 'failed';
@@ -79,11 +80,11 @@ export function errorEnvelope(err: GatewayError): { status: number; body: Envelo
  * seed's field order; a processing task adds `progress` (a taskgate extension). Built by
  * adding fields to one object: on Node 20 `{ ...head, more }` costs ~1 µs per poll.
  */
-export function statusData(task: Task, base: string): JsonObject {
+export function statusData(task: Task, links: FileLinks): JsonObject {
   const data: JsonObject = { taskId: task.id, state: STATES[task.state] };
   const completeTime = task.finishedAt;
   if (task.state === 'succeeded' && completeTime !== null) {
-    const urls = (task.output?.files ?? []).map((f) => fileUrl(f, base));
+    const urls = (task.output?.files ?? []).map((f) => fileUrl(f, links));
     data.resultJson = JSON.stringify({ resultUrls: urls });
     data.costTime = completeTime - task.createdAt;
     data.createTime = task.createdAt;

@@ -6,4 +6,4 @@
 import type { WebhookRenderer } from '../../webhooks/types.js';
 import { statusData, success } from './render.js';
 
-export const apixoWebhook: WebhookRenderer = (task, _event, base) => ({ ...success(statusData(task, base)) });
+export const apixoWebhook: WebhookRenderer = (task, _event, _base, extras) => ({ ...success(statusData(task, extras.links)) });

@@ -13,7 +13,7 @@ import type { JsonObject, Task, TaskLog } from '../../core/types.js';
 import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, idempotencyKey } from '../../http/request.js';
+import { baseUrl, idempotencyKey, requestLinks } from '../../http/request.js';
 import { REQUEST_NOT_FOUND, queueErrorHandler, queueNotFound } from './errors.js';
 import { DIALECT, appOf, parseRequestPath, servicesUnder, submitInput, wantsLogs, webhookUrl, type RequestPath } from './parse.js';
 import { failureBody, failureOf, requestUrls, resultBody, statusBody, submitBody, type RequestUrls } from './render.js';
@@ -92,7 +92,7 @@ export function queuePlugin(ctx: DialectContext) {
 
     /** The output when done; 202 + the status while incomplete; the failure's status and body. */
     async function result(req: FastifyRequest, reply: FastifyReply, task: Task, urls: RequestUrls, logs: boolean): Promise<JsonObject> {
-      if (task.state === 'succeeded') return resultBody(task, baseUrl(req, ctx.config.publicUrl));
+      if (task.state === 'succeeded') return resultBody(task, requestLinks(req, ctx));
       if (task.state === 'queued' || task.state === 'running') {
         void reply.code(202);
         return renderStatus(task, urls, logs ? await ctx.tasks.logs(task) : null);

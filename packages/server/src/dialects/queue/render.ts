@@ -5,6 +5,7 @@
  */
 import { statusForCode } from '../../core/errors.js';
 import type { JsonObject, OutputFile, Task, TaskLog } from '../../core/types.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { fileUrl } from '../../http/request.js';
 
 export type QueueStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
@@ -74,17 +75,17 @@ export function inferenceSeconds(task: Task): number | null {
 }
 
 /** The output of a succeeded task, shaped like fal's models render theirs. */
-export function resultBody(task: Task, base: string): JsonObject {
+export function resultBody(task: Task, links: FileLinks): JsonObject {
   const output = task.output ?? { files: [] };
   const body: JsonObject = {};
   const images = output.files.filter((f) => f.kind === 'image');
   const audio = output.files.find((f) => f.kind === 'audio');
   const video = output.files.find((f) => f.kind === 'video');
   if (images.length > 0) {
-    body.images = images.map((f) => ({ url: fileUrl(f, base), width: f.width ?? null, height: f.height ?? null, content_type: f.contentType }));
+    body.images = images.map((f) => ({ url: fileUrl(f, links), width: f.width ?? null, height: f.height ?? null, content_type: f.contentType }));
   }
-  if (audio) body.audio = falFile(audio, base);
-  if (video) body.video = falFile(video, base);
+  if (audio) body.audio = falFile(audio, links);
+  if (video) body.video = falFile(video, links);
   body.timings = { inference: inferenceSeconds(task) };
   if (output.seed !== undefined) body.seed = output.seed;
   if (images.length > 0) body.has_nsfw_concepts = images.map(() => false);
@@ -94,8 +95,8 @@ export function resultBody(task: Task, base: string): JsonObject {
 }
 
 /** fal's `File`: `{url, content_type, file_name, file_size}`. */
-function falFile(file: OutputFile, base: string): JsonObject {
-  return { url: fileUrl(file, base), content_type: file.contentType, file_name: file.path.split('/').pop() ?? '', file_size: file.bytes };
+function falFile(file: OutputFile, links: FileLinks): JsonObject {
+  return { url: fileUrl(file, links), content_type: file.contentType, file_name: file.path.split('/').pop() ?? '', file_size: file.bytes };
 }
 
 /** How a task failure is told: the result's HTTP status, the message and a machine error type. */

@@ -9,9 +9,9 @@ import { isTerminal } from '../../core/types.js';
 import type { WebhookRenderer } from '../../webhooks/types.js';
 import { failureBody, failureOf, queueStatus, resultBody } from './render.js';
 
-export const queueWebhook: WebhookRenderer = (task, _event, base) => {
+export const queueWebhook: WebhookRenderer = (task, _event, _base, extras) => {
   const ids = { request_id: task.id, gateway_request_id: task.id };
-  if (task.state === 'succeeded') return { ...ids, status: 'OK', payload: resultBody(task, base), error: null };
+  if (task.state === 'succeeded') return { ...ids, status: 'OK', payload: resultBody(task, extras.links), error: null };
   if (isTerminal(task.state)) {
     const failure = failureOf(task);
     return { ...ids, status: 'ERROR', payload: failureBody(failure), error: failure.message };

@@ -11,7 +11,7 @@ import { isTerminal } from '../../core/types.js';
 import { admitCreate, authenticate as tokenHook, ownerOf, requireToken } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, bearerToken, jsonBody, idempotencyKey } from '../../http/request.js';
+import { baseUrl, bearerToken, jsonBody, idempotencyKey, requestLinks } from '../../http/request.js';
 import { InvalidFieldsError, replicateErrorHandler } from './errors.js';
 import { ModelCatalog, type ModelRef } from './models.js';
 import { inputFieldError, parseCreate, parseCursor, parsePreferWait, taskWebhookEvents, type CreateRequest } from './parse.js';
@@ -62,7 +62,7 @@ export function replicatePlugin(ctx: DialectContext) {
     async function render(req: FastifyRequest, task: Task, model: ModelRef, startingUnlessDone = false): Promise<JsonObject> {
       const root = apiRoot(req);
       const logs = await ctx.tasks.logs(task);
-      return prediction(task, model, DIALECT, { base: base(req), apiRoot: root, logs, streamUrl: streamUrl(task, root), startingUnlessDone });
+      return prediction(task, model, DIALECT, { links: requestLinks(req, ctx), apiRoot: root, logs, streamUrl: streamUrl(task, root), startingUnlessDone });
     }
 
     async function create(req: FastifyRequest, reply: FastifyReply, model: ModelRef, body: JsonObject, parsed: CreateRequest): Promise<JsonObject> {
@@ -141,7 +141,7 @@ export function replicatePlugin(ctx: DialectContext) {
       const results: JsonObject[] = [];
       for (const task of shown) {
         const model = models.ofTask(task);
-        if (model) results.push(prediction(task, model, DIALECT, { base: base(req), apiRoot: root, logs: null, streamUrl: streamUrl(task, root) }));
+        if (model) results.push(prediction(task, model, DIALECT, { links: requestLinks(req, ctx), apiRoot: root, logs: null, streamUrl: streamUrl(task, root) }));
       }
       const last = shown.at(-1);
       const next = rows.length > PAGE_SIZE && last ? `${root}/predictions?cursor=${encodeURIComponent(last.id)}` : null;
@@ -162,7 +162,7 @@ export function replicatePlugin(ctx: DialectContext) {
         if (!task || !models.ofTask(task)) throw new GatewayError('not_found', NOT_FOUND);
         found = task;
       }
-      return streamPrediction(req, reply, { tasks: ctx.tasks, task: found, base: base(req), shutdown: ctx.shutdown });
+      return streamPrediction(req, reply, { tasks: ctx.tasks, task: found, links: requestLinks(req, ctx), shutdown: ctx.shutdown });
     });
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { JsonObject, JsonValue, Task, TaskLog, TaskState } from '../../core/types.js';
 import { isJsonObject, isTerminal } from '../../core/types.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { fileUrl } from '../../http/request.js';
 import type { ModelRef } from './models.js';
 
@@ -20,8 +21,8 @@ export const STATUS: Record<TaskState, PredictionStatus> = {
 };
 
 export interface RenderOptions {
-  /** The gateway's base URL (scheme + host), for file URLs. */
-  base: string;
+  /** Signs output file URLs under the gateway's base URL. */
+  links: FileLinks;
   /** Where this dialect is mounted, absolute (`https://host/v1`), for `urls`. */
   apiRoot: string;
   /** The task's provider log lines; null leaves `logs` out (lists, like Replicate's). */
@@ -41,10 +42,10 @@ function inputOf(task: Task, dialect: string): JsonObject {
   return task.dialect === dialect && isJsonObject(sent) ? sent : task.input;
 }
 
-export function outputOf(task: Task, base: string): JsonValue {
+export function outputOf(task: Task, links: FileLinks): JsonValue {
   if (task.state !== 'succeeded' || !task.output) return null;
   const files = task.output.files;
-  const urls = files.map((f) => fileUrl(f, base));
+  const urls = files.map((f) => fileUrl(f, links));
   const [only] = files;
   if (files.length === 1 && only && only.kind !== 'image') return urls[0] ?? null;
   return urls;
@@ -65,7 +66,7 @@ export function prediction(task: Task, model: ModelRef, dialect: string, opts: R
   };
   if (opts.logs !== null) body.logs = opts.logs.map((l) => l.message).join('\n');
   Object.assign(body, {
-    output: outputOf(task, opts.base),
+    output: outputOf(task, opts.links),
     data_removed: false,
     error: task.state === 'failed' ? (task.error?.message ?? 'Prediction failed') : null,
     status,

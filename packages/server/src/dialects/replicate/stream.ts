@@ -14,6 +14,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TaskService } from '../../core/task-service.js';
 import type { Task } from '../../core/types.js';
 import { isJsonObject, isTerminal } from '../../core/types.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { outputOf } from './render.js';
 
 /** Comment lines keep idle connections (and proxies in between) open while a prediction waits. */
@@ -48,8 +49,8 @@ export function keyMatches(task: Task, secret: string): boolean {
 export interface StreamOptions {
   tasks: TaskService;
   task: Task;
-  /** The gateway's base URL, for output file URLs. */
-  base: string;
+  /** Signs output file URLs under the gateway's base URL. */
+  links: FileLinks;
   shutdown: AbortSignal;
 }
 
@@ -80,7 +81,7 @@ export function streamPrediction(req: FastifyRequest, reply: FastifyReply, opts:
     if (!isTerminal(t.state) || finished) return;
     finished = true;
     if (t.state === 'succeeded') {
-      const output = outputOf(t, opts.base);
+      const output = outputOf(t, opts.links);
       for (const url of Array.isArray(output) ? output : [output]) if (typeof url === 'string') send('output', url);
       send('done', '{}');
     } else if (t.state === 'failed') {

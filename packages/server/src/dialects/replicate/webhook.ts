@@ -21,6 +21,6 @@ export function replicateWebhook(models: ModelCatalog, otherwise: WebhookRendere
     const model = models.ofTask(task);
     if (!model) return otherwise(task, event, base, extras);
     const apiRoot = `${base}${API_PREFIX}`;
-    return prediction(task, model, DIALECT, { base, apiRoot, logs: await extras.logs(), streamUrl: streamUrl(task, apiRoot) });
+    return prediction(task, model, DIALECT, { links: extras.links, apiRoot, logs: await extras.logs(), streamUrl: streamUrl(task, apiRoot) });
   };
 }

@@ -11,7 +11,8 @@ import { isTerminal } from '../../core/types.js';
 import { admitCreate, authenticate, ownerOf } from '../../http/auth.js';
 import type { DialectContext } from '../../http/context.js';
 import { callbackPolicy, callbackUrlSchema, checkCallbackUrl, type CallbackPolicy } from '../../http/callback-url.js';
-import { baseUrl, jsonBody, idempotencyKey } from '../../http/request.js';
+import { baseUrl, jsonBody, idempotencyKey, requestLinks } from '../../http/request.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { acceptedBody, errorBody, failureBody, retrieveItem, successBody, type TaskApiShape } from './render.js';
 
 export const DIALECT = 'task-api';
@@ -67,7 +68,7 @@ export function taskApiPlugin(ctx: DialectContext) {
 
       const done = await ctx.tasks.waitForTerminal(task, def.waitLimitMs, ctx.shutdown);
       if (!isTerminal(done.state)) return acceptedBody(done); // wait limit passed: poll or callback
-      return renderFinished(reply, done, shapeOf(done.service), baseUrl(req, ctx.config.publicUrl));
+      return renderFinished(reply, done, shapeOf(done.service), requestLinks(req, ctx));
     });
 
     async function queryTasks(req: FastifyRequest, vendor: string): Promise<JsonObject> {
@@ -76,7 +77,7 @@ export function taskApiPlugin(ctx: DialectContext) {
       }
       const owner = ownerOf(req);
       const body = jsonBody(req);
-      const base = baseUrl(req, ctx.config.publicUrl);
+      const links = requestLinks(req, ctx);
       const visible = (t: Task | null): t is Task => t !== null && t.service.startsWith(`${vendor}/`);
       switch (body.action) {
         case 'retrieve': {
@@ -84,13 +85,13 @@ export function taskApiPlugin(ctx: DialectContext) {
           if (typeof id !== 'string' || id === '') throw new GatewayError('bad_request', 'Field id (or task_id) must be a non-empty string');
           const task = await ctx.tasks.get(owner.account.id, id);
           if (!visible(task)) throw new GatewayError('not_found', `Task ${id} not found`);
-          return retrieveItem(task, shapeOf(task.service), base);
+          return retrieveItem(task, shapeOf(task.service), links);
         }
         case 'retrieve_batch': {
           const ids = idsField.safeParse(body.ids).data;
           if (ids === undefined) throw new GatewayError('bad_request', 'Field ids must be an array of task id strings');
           if (ids.length > MAX_BATCH) throw new GatewayError('bad_request', `Field ids holds ${ids.length} ids; at most ${MAX_BATCH} per call`);
-          const items = (await ctx.tasks.getMany(owner.account.id, ids)).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), base));
+          const items = (await ctx.tasks.getMany(owner.account.id, ids)).filter(visible).map((t) => retrieveItem(t, shapeOf(t.service), links));
           return { items, count: items.length };
         }
         case 'cancel': {
@@ -105,7 +106,7 @@ export function taskApiPlugin(ctx: DialectContext) {
             throw new GatewayError('already_completed', `Task ${id} had already finished (it was not cancelled and is left as it is)`);
           }
           req.log.info({ task_id: id }, 'task cancelled');
-          return retrieveItem(result.task, shapeOf(result.task.service), base);
+          return retrieveItem(result.task, shapeOf(result.task.service), links);
         }
         case undefined:
           throw new GatewayError('bad_request', 'Field action is required (retrieve, retrieve_batch or cancel)');
@@ -116,8 +117,8 @@ export function taskApiPlugin(ctx: DialectContext) {
   };
 }
 
-function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, base: string): JsonObject {
-  if (task.state === 'succeeded') return successBody(task, shape, base);
+function renderFinished(reply: FastifyReply, task: Task, shape: TaskApiShape, links: FileLinks): JsonObject {
+  if (task.state === 'succeeded') return successBody(task, shape, links);
   const { error } = failureBody(task);
   void reply.code(statusForCode(error.code));
   return errorBody(error, task.traceId, { task_id: task.id });

@@ -4,13 +4,14 @@
  */
 import { actionsOf } from '../../core/follow-ups.js';
 import type { JsonObject, Task } from '../../core/types.js';
+import type { FileLinks } from '../../http/file-links.js';
 import { fileUrl } from '../../http/request.js';
 
 export type TaskApiShape = 'midjourney' | 'suno' | 'video' | 'generic';
 
 const seconds = (ms: number): number => ms / 1000;
 
-function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObject {
+function businessFields(task: Task, shape: TaskApiShape, links: FileLinks): JsonObject {
   const output = task.output ?? { files: [] };
   const files = output.files;
   const finished = seconds(task.finishedAt ?? task.createdAt);
@@ -19,7 +20,7 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
       const image = files.find((f) => f.kind === 'image');
       return {
         image_id: image?.id ?? null,
-        image_url: image ? fileUrl(image, base) : null,
+        image_url: image ? fileUrl(image, links) : null,
         image_width: image?.width ?? null,
         image_height: image?.height ?? null,
         // The follow-ups this image offers (a create with `action` + this `image_id`).
@@ -32,7 +33,7 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
           id: f.id,
           title: typeof output.data?.title === 'string' ? output.data.title : '',
           prompt: typeof output.data?.prompt === 'string' ? output.data.prompt : '',
-          audio_url: fileUrl(f, base),
+          audio_url: fileUrl(f, links),
           duration: f.durationSec ?? null,
           state: 'succeeded',
           created_at: finished,
@@ -42,7 +43,7 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
       return {
         data: files.map((f) => ({
           id: f.id,
-          video_url: fileUrl(f, base),
+          video_url: fileUrl(f, links),
           width: f.width ?? null,
           height: f.height ?? null,
           duration: f.durationSec ?? null,
@@ -55,7 +56,7 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
       return {
         data: files.map((f) => ({
           id: f.id,
-          url: fileUrl(f, base),
+          url: fileUrl(f, links),
           content_type: f.contentType,
           ...(f.width !== undefined ? { width: f.width } : {}),
           ...(f.height !== undefined ? { height: f.height } : {}),
@@ -67,8 +68,8 @@ function businessFields(task: Task, shape: TaskApiShape, base: string): JsonObje
 }
 
 /** The body a synchronous create returns on success (and `retrieve`'s `response`). */
-export function successBody(task: Task, shape: TaskApiShape, base: string): JsonObject {
-  return { success: true, task_id: task.id, trace_id: task.traceId, ...businessFields(task, shape, base) };
+export function successBody(task: Task, shape: TaskApiShape, links: FileLinks): JsonObject {
+  return { success: true, task_id: task.id, trace_id: task.traceId, ...businessFields(task, shape, links) };
 }
 
 /** The failure envelope of a finished task (callback style: it carries `success: false`). */
@@ -88,10 +89,10 @@ export function acceptedBody(task: Task): JsonObject {
 }
 
 /** One `retrieve` item: no status field; completion is `finished_at` present / `response` set. */
-export function retrieveItem(task: Task, shape: TaskApiShape, base: string): JsonObject {
+export function retrieveItem(task: Task, shape: TaskApiShape, links: FileLinks): JsonObject {
   const item: JsonObject = { id: task.id, request: task.request, trace_id: task.traceId, created_at: seconds(task.createdAt) };
   if (task.startedAt !== null) item.started_at = seconds(task.startedAt);
-  if (task.state === 'succeeded') item.response = successBody(task, shape, base);
+  if (task.state === 'succeeded') item.response = successBody(task, shape, links);
   else if (task.state === 'failed' || task.state === 'cancelled') item.response = failureBody(task);
   if (task.finishedAt !== null) item.finished_at = seconds(task.finishedAt);
   if (task.progress !== null && task.finishedAt === null) item.progress = task.progress;

@@ -11,12 +11,12 @@ import { failureBody, retrieveItem, successBody, type TaskApiShape } from './ren
 
 /** The renderer, given how each service's results are shaped (config `services.*.shape`). */
 export function taskApiWebhook(shapeOf: (service: string) => TaskApiShape): WebhookRenderer {
-  return (task, _event, base) => {
-    if (task.state === 'succeeded') return successBody(task, shapeOf(task.service), base);
+  return (task, _event, _base, extras) => {
+    if (task.state === 'succeeded') return successBody(task, shapeOf(task.service), extras.links);
     if (isTerminal(task.state)) return failureBody(withError(task));
     // Only `completed` is ever asked for in this dialect; an unfinished task is shown as `retrieve`
     // shows it (no `success` field, so no receiver mistakes it for a result).
-    return retrieveItem(task, shapeOf(task.service), base);
+    return retrieveItem(task, shapeOf(task.service), extras.links);
   };
 }
 

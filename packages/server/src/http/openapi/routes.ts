@@ -54,7 +54,20 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
       tag: 'operations', auth: 'admin', summary: 'Prometheus metrics (text format)',
       description: 'The admin token, or the metrics token (metrics.token, TASKGATE_METRICS_TOKEN) as a bearer token.',
     },
-    'GET /files/*': { tag: 'files', summary: 'A result file', auth: 'none', params: obj('', { path: str('The file path from a result URL.') }, ['path']) },
+    'GET /files/*': {
+      tag: 'files', summary: 'A result file, through a signed, expiring link (as a result or webhook hands it out)', auth: 'none',
+      params: obj('', { path: str('The file path from a result URL.') }, ['path']),
+      querystring: obj('', { exp: str('Expiry (unix seconds).'), kid: str('Signing key id.'), sig: str('HMAC-SHA256 signature (base64url).') }, ['exp', 'kid', 'sig']),
+    },
+    'GET /files/:key/:name': {
+      tag: 'files', summary: 'A result file stored in S3-compatible storage, through a signed, expiring link (Range requests supported)', auth: 'none',
+      params: obj('', { key: str('The file key.'), name: str('The file name.') }, ['key', 'name']),
+      querystring: obj('', { exp: str('Expiry (unix seconds).'), kid: str('Signing key id.'), sig: str('HMAC-SHA256 signature (base64url).') }, ['exp', 'kid', 'sig']),
+    },
+    'POST /admin/files/keys/rotate': {
+      tag: 'admin', auth: 'admin', summary: 'Rotate the file-link signing key (links signed before keep working for overlap_seconds)',
+      body: obj('', { overlap_seconds: { type: 'integer', minimum: 0, maximum: 31_622_400 } }),
+    },
 
     'POST /v1/:service/:action': {
       tag: 'task-api', auth: 'token', summary: 'Create a task of {service}/{action}, or (action "tasks") retrieve, retrieve a batch or cancel',

@@ -20,6 +20,7 @@ import { recordFiles, taskOfFile } from './file-index.js';
 import { GroupInsert, insertTasks } from './group-insert.js';
 import type { PgOutbox, PgTaskLedger, Queryable } from './parts.js';
 import { createPgUpstreamStore } from './upstream-store.js';
+import { createPgPurge } from './retention.js';
 
 /** The advisory lock of claim rounds (any constant shared by every node; db.ts uses …001 for migrations). */
 const CLAIM_LOCK = 7_251_413_003;
@@ -352,6 +353,7 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
           )
         ).rows,
       ),
+    purgeFinished: createPgPurge(pool),
     upstream,
     /** Ends the pool (shared by the other Postgres stores of the same `Stores`); idempotent. */
     close: () => (closed ??= grouped.drain().then(() => pool.end())),

@@ -12,6 +12,7 @@ import { newTaskToTask, one, toTask, type TaskRow } from '../task-row.js';
 import { createTaskLedger } from './ledger.js';
 import { createOutbox } from './webhook-store.js';
 import { createUpstreamStore } from './upstream-store.js';
+import { createPurge } from './retention.js';
 
 /** A due row with its owner's concurrency cap (null: none). */
 type CappedRow = TaskRow & { owner_cap: number | null };
@@ -36,6 +37,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
      VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const files = createFileIndex(db);
+  const purge = createPurge(db, (id) => cache.forget(id));
   const ledger = createTaskLedger(db);
   const outbox = createOutbox(db);
   const upstream = createUpstreamStore(db, { toTask, cache, enqueue: (id, event, now) => outbox.enqueue(id, event, now) });
@@ -313,6 +315,7 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     runningLeaseOwners: async () => [...new Set([...owners.all(), ...upstream.pollOwners()])],
     countLive: async () => live.all(),
     requeue: async (req) => remember(one(requeueRow.all({ id: req.id, owner: req.workerId, runAfter: req.runAfter }))),
+    purgeFinished: async (before, limit) => purge(before, limit),
     upstream,
     close: async () => {
       await inserts.drain();
