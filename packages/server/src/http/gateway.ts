@@ -31,7 +31,6 @@ import { taskApiPlugin } from '../dialects/task-api/plugin.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { deadLocalWorkers, newWorkerId } from '../dispatch/worker-id.js';
 import { FILES_ROUTE, createFileSink } from '../store/files.js';
-import { createS3Client, createS3FileSink } from '../store/s3-files.js';
 import { createCoordination, type Coordination } from '../coordination/index.js';
 import { createStores, type Stores } from '../store/factory.js';
 import { createWebhookRenderers, fallbackRenderer } from '../dialects/webhook-renderers.js';
@@ -140,8 +139,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Every node serves every task's files: several nodes point filesDir at one shared directory.
   const filesDir = config.filesDir ?? join(opts.dataDir, 'files');
   mkdirSync(filesDir, { recursive: true });
-  const s3 = config.files.s3 ? createS3Client(config.files.s3, opts.env ?? process.env) : null;
-  const s3Files = s3 && config.files.s3 ? createS3FileSink(s3, config.files.s3) : null;
+  // The AWS SDK is loaded only when S3 storage is configured (it costs start-up time and memory).
+  const s3Settings = config.files.s3;
+  const s3Module = s3Settings ? await import('../store/s3-files.js') : null;
+  const s3 = s3Module && s3Settings ? s3Module.createS3Client(s3Settings, opts.env ?? process.env) : null;
+  const s3Files = s3Module && s3 && s3Settings ? s3Module.createS3FileSink(s3, s3Settings) : null;
   const files = s3Files ?? createFileSink(filesDir);
   const fileSigner = await FileUrlSigner.load({
     store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
