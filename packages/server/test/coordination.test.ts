@@ -9,6 +9,8 @@ import { after, describe, test } from 'node:test';
 import pino from 'pino';
 import { RateLimits } from '../src/accounts/rate-limits.js';
 import { createCoordination, type Coordination } from '../src/coordination/index.js';
+import type { HeartbeatTiming } from '../src/coordination/redis-feed.js';
+import { Redis } from 'ioredis';
 import type { LocalTaskEvent } from '../src/core/events.js';
 import { GatewayError } from '../src/core/errors.js';
 import { DEAD_REDIS_URL, REDIS_URL, redisUnavailable } from './redis.js';
@@ -33,8 +35,8 @@ async function allowed(limits: RateLimits, caller: { token: { id: string }; acco
 
 describe('coordination over Redis', { skip }, () => {
   const open: Coordination[] = [];
-  const node = (redisUrl = REDIS_URL): Coordination => {
-    const c = createCoordination({ redisUrl, nodeId: `node-${randomUUID()}`, log });
+  const node = (redisUrl = REDIS_URL, heartbeat?: HeartbeatTiming): Coordination => {
+    const c = createCoordination({ redisUrl, nodeId: `node-${randomUUID()}`, log, ...(heartbeat ? { heartbeat } : {}) });
     open.push(c);
     return c;
   };
@@ -64,6 +66,21 @@ describe('coordination over Redis', { skip }, () => {
     await until('B hears of it', () => (seenB.some(([, x]) => x === id) ? true : undefined), 5000);
     assert.deepEqual(seenB.filter(([, x]) => x === id), [['task:succeeded', id]]);
     assert.ok(!seenA.includes(id), 'a node ignores its own announcements');
+  });
+
+  test('the feed is complete only while its own beats come back through Redis, not merely while its sockets are open', async () => {
+    const a = node(REDIS_URL, { beatMs: 100, lateMs: 400 });
+    await until('the feed is complete', () => (a.feed?.complete ? true : undefined), 5000);
+    // Redis stops serving every client for 1.5 s: the connections stay open and look ready.
+    const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await admin.connect();
+      await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      await until('not complete once beats stop coming back', () => (a.feed?.complete === false ? true : undefined), 1400);
+      await until('complete again once they do', () => (a.feed?.complete ? true : undefined), 5000);
+    } finally {
+      admin.disconnect();
+    }
   });
 
   test('with Redis down: limits per node in memory, the feed is not complete, nothing throws', async () => {

@@ -11,7 +11,7 @@ import type { TaskFeed } from '../core/ports.js';
 import { redactUrl } from '../core/redact.js';
 import { memoryLimiters, redisLimiters, type LimiterFactory } from './limiters.js';
 import { createRedisAuthChanges, type AuthChanges } from './redis-auth.js';
-import { createRedisFeed } from './redis-feed.js';
+import { createRedisFeed, type HeartbeatTiming } from './redis-feed.js';
 
 export type { LimiterFactory } from './limiters.js';
 export type { AuthChanges } from './redis-auth.js';
@@ -54,14 +54,15 @@ function connect(url: string, log: Logger, role: string, down: { logged: boolean
 }
 
 /** `storeFeed`: the store's own wake-ups (Postgres), used without Redis; the stores close it. */
-export function createCoordination(opts: { redisUrl: string | null; nodeId: string; log: Logger; storeFeed?: TaskFeed | null }): Coordination {
+/** `heartbeat`: the Redis feed's beat timing (tests shorten it). */
+export function createCoordination(opts: { redisUrl: string | null; nodeId: string; log: Logger; storeFeed?: TaskFeed | null; heartbeat?: HeartbeatTiming }): Coordination {
   if (opts.redisUrl === null) {
     return { limiters: memoryLimiters, feed: opts.storeFeed ?? null, auth: null, pingRedis: null, close: async () => {} };
   }
   const down = { logged: false };
   const commands = connect(opts.redisUrl, opts.log, 'commands', down);
   const subscriber = connect(opts.redisUrl, opts.log, 'subscriber', down);
-  const feed = createRedisFeed(commands, subscriber, opts.nodeId);
+  const feed = createRedisFeed(commands, subscriber, opts.nodeId, opts.heartbeat);
   return {
     limiters: redisLimiters(commands),
     feed,

@@ -3,9 +3,10 @@
  * cannot cache: another node may change any task at any time. Two kinds of entry:
  *   - finished tasks never change again, so they are cached like any immutable value;
  *   - live tasks are cached only while every other node's change is announced (a complete
- *     TaskFeed: Redis): a change announced for a task drops it at once, and an entry is trusted
- *     for at most `liveTtlMs` (the bound on staleness should an announcement be lost before the
- *     feed notices it is down). Without a complete feed live tasks are read from the store.
+ *     TaskFeed: Redis, whose heartbeats tell within seconds when announcements may be lost): a
+ *     change announced for a task drops it at once, and an entry is trusted for at most
+ *     `liveTtlMs`, the last bound should announcements be lost unnoticed. Without a complete feed
+ *     live tasks are read from the store.
  * This node's own transitions put the committed task in (they come with it, as events).
  */
 import { LRUCache } from 'lru-cache';

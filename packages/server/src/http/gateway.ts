@@ -129,8 +129,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const tasks = new TaskService({
     store, services, clock, moderator: metrics ? metrics.moderated(createModerator(config.moderation)) : createModerator(config.moderation),
     // A shared store cannot cache its own reads (other nodes write it): finished tasks, and live
-    // ones while Redis announces every node's changes, are cached above it.
-    sharedReadCache: stores.kind === 'postgres' ? { size: 10_000, liveTtlMs: 2_000 } : undefined,
+    // ones while Redis announces every node's changes, are cached above it. The Redis feed's
+    // heartbeat notices within seconds when this node's own connection stops carrying messages; the
+    // TTL bounds what it cannot see (another node that cannot announce its changes).
+    sharedReadCache: stores.kind === 'postgres' ? { size: 10_000, liveTtlMs: 10_000 } : undefined,
   });
   tasks.events.onError = (err, event) => log.error({ err, event }, 'event listener failed');
   if (coordination.feed) tasks.attachFeed(coordination.feed);
