@@ -120,10 +120,11 @@ ${table(STORE_HEAD, storeRows(figures))}
 - SQLite's get p50 still rises with the history (1.3–1.4× at 1,000,000, in this run and in repeats
   by hand): both of its trees grow from 3 to 4 levels (index 130 → 12,668 pages, table 3,442 →
   334,172), and at 1.6 GB nearly every lookup misses SQLite's default 2 MB page cache, so each
-  level missed is a \`pread\`. Its p99, a tail of a ~15 µs call, is noisy on this shared 2-core
-  machine: seven runs of the SQLite store's code on 2026-12-07 read 1.02×, 1.03×, 1.06×, 1.11×,
-  1.23×, 1.24× and 1.69× (the last is the run recorded above), while its p50 ratio stayed at
-  1.29–1.37×: the target is not reliably met. By hand, \`PRAGMA mmap_size\`
+  level missed is a \`pread\`. Its p99, a tail of a ~15 µs call, is noisy on a shared 2-core
+  machine: seven runs of the SQLite store's code on an Intel Xeon VM on 2026-12-07 read 1.02×,
+  1.03×, 1.06×, 1.11×, 1.23×, 1.24× and 1.69×, while its p50 ratio stayed at 1.29–1.37×; the
+  run recorded above (an AMD EPYC VM, later that day, every call about three times slower) read
+  1.10× (p50 1.25×). The target is met in most runs, not in every one. By hand, \`PRAGMA mmap_size\`
   of 4 GiB cut the p50 ratio to 1.18× (p99 1.32×); a 256 MiB \`cache_size\` did not help (1.40×).
 - Postgres's figures are mostly round trips through the pool on loopback: a get is one statement;
   a claim round is about seven in one transaction, whatever the number of services and the history
