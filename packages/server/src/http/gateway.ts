@@ -143,9 +143,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   mkdirSync(filesDir, { recursive: true });
   // The AWS SDK is loaded only when S3 storage is configured (it costs start-up time and memory).
   const s3Settings = config.files.s3;
-  const s3Module = s3Settings ? await import('../store/s3-files.js') : null;
-  const s3 = s3Module && s3Settings ? s3Module.createS3Client(s3Settings, opts.env ?? process.env) : null;
-  const s3Files = s3Module && s3 && s3Settings ? s3Module.createS3FileSink(s3, s3Settings) : null;
+  const s3 = s3Settings
+    ? await import('../store/s3-files.js').then(({ createS3Client, createS3FileSink }) => {
+        const client = createS3Client(s3Settings, opts.env ?? process.env);
+        return { client, files: createS3FileSink(client, s3Settings) };
+      })
+    : null;
+  const s3Files = s3?.files ?? null;
   const files = s3Files ?? createFileSink(filesDir);
   const fileSigner = await FileUrlSigner.load({
     store: tokenStore, clock, ttlSeconds: config.files.urlTtlSeconds, overlapSeconds: config.files.keyOverlapSeconds, configured: config.files.signingKeys,
@@ -297,7 +301,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       metrics?.close();
       await coordination.close();
       await stores.close();
-      s3?.destroy();
+      s3?.client.destroy();
     },
   };
 }
