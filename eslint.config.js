@@ -17,6 +17,12 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in the browser: browser globals, not Node's; strict about `any`.
+    files: ['packages/dashboard/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+  {
     files: ['packages/server/src/core/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
