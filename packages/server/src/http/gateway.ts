@@ -45,6 +45,7 @@ import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { createLogger, gatewayLogger } from './log.js';
 import { opsPlugin } from './ops.js';
+import { dashboardPlugin } from './dashboard/static.js';
 import { registerDocs, registerOpenApi } from './openapi/index.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { metricsPlugin } from '../metrics/route.js';
@@ -257,6 +258,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
   await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
+  await app.register(dashboardPlugin()); // /dashboard/
   await registerDocs(app); // /openapi.json, /docs
 
   let closed = false;
