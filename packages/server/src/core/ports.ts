@@ -277,6 +277,8 @@ export interface LedgerStore {
   account(ownerId: string): Promise<Account>;
   /** Newest first; `before` is the `seq` cursor of the previous page. */
   entries(ownerId: string, page: { before?: number; limit: number }): Promise<LedgerEntry[]>;
+  /** One task's entries (its hold, then its settle or refund), oldest first. */
+  taskEntries(taskId: string): Promise<LedgerEntry[]>;
   /** Adds `amount` (negative for a debit adjustment) with a reason; refuses a negative balance. */
   credit(ownerId: string, amount: number, kind: 'topup' | 'adjust', reason: string, now: number): Promise<Account>;
 }

@@ -8,6 +8,7 @@ import {
   apixoCancelBody, apixoGenerateBody, apixoTaskIdQuery, jsonSchema, queueReadQuery, queueSubmitQuery, replicateCreateBody,
   replicateListQuery, replicatePreferHeader, taskApiTasksBody,
 } from './envelopes.js';
+import { dashboardRouteDocs } from './dashboard-routes.js';
 
 export type Auth = 'none' | 'token' | 'admin';
 
@@ -172,5 +173,5 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
   // The accounts plugin's root routes answer with and without the trailing slash.
   ops['POST /admin/accounts/'] = ops['POST /admin/accounts']!;
   ops['GET /admin/accounts/'] = ops['GET /admin/accounts']!;
-  return ops;
+  return { ...ops, ...dashboardRouteDocs() };
 }
