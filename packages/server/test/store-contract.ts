@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { NewTask, ServiceClaimLimit, TaskStore } from '../src/core/ports.js';
+import type { NewTask, ServiceClaimLimit, TaskFilter, TaskStore } from '../src/core/ports.js';
 import type { FollowUp, OutputFile } from '../src/core/types.js';
 
 export function newTask(over: Partial<NewTask> = {}): NewTask {
@@ -253,6 +253,33 @@ export function runStoreSuite(name: string, open: () => TaskStore | Promise<Task
       const onlyA = await s.list({ ownerId: 'owner-1', limit: 10, services: ['a/x'] });
       assert.deepEqual(onlyA.map((t) => t.id), [ids[3], ids[1]]);
       assert.deepEqual(await s.list({ ownerId: 'nobody', limit: 10 }), []);
+      await s.close();
+    });
+
+    test('search filters by owner, service, state, channel and creation time, newest first, in pages', async () => {
+      const s = await open();
+      const id = (i: number) => `0000000${i}-0000-7000-8000-000000000000`;
+      for (let i = 0; i < 6; i++) {
+        await s.insert(newTask({ id: id(i), ownerId: i < 4 ? 'owner-1' : 'owner-2', service: i % 2 ? 'a/x' : 'b/x', createdAt: 1000 * (i + 1), runAfter: 0 }));
+      }
+      // Task 1 (a/x) runs and is relayed through channel "ch-a"; task 3 runs locally.
+      const claimed = await s.claimDue({ workerId: 'w', now: 10_000, leaseMs: 60_000, max: 2, services: [limit({ service: 'a/x' })] });
+      assert.deepEqual(claimed.map((t) => t.id).sort(), [id(1), id(3)]);
+      assert.equal(await s.upstream.recordSubmitting({ taskId: id(1), workerId: 'w', channel: 'ch-a', now: 10_000 }), true);
+      const ids = async (filter: Partial<TaskFilter>) => (await s.search({ limit: 50, ...filter })).map((l) => l.task.id);
+
+      assert.deepEqual(await ids({}), [5, 4, 3, 2, 1, 0].map(id));
+      assert.deepEqual(await ids({ ownerId: 'owner-2' }), [id(5), id(4)]);
+      assert.deepEqual(await ids({ services: ['a/x'] }), [id(5), id(3), id(1)]);
+      assert.deepEqual(await ids({ services: ['a/x', 'b/x'], states: ['running'] }), [id(3), id(1)]);
+      assert.deepEqual(await ids({ states: ['queued', 'succeeded'], ownerId: 'owner-1' }), [id(2), id(0)]);
+      assert.deepEqual(await ids({ channel: 'ch-a' }), [id(1)]);
+      assert.deepEqual(await ids({ channel: 'nope' }), []);
+      assert.deepEqual(await ids({ createdFrom: 2000, createdTo: 4000 }), [id(2), id(1)]);
+      assert.deepEqual(await ids({ limit: 2, before: id(4) }), [id(3), id(2)]);
+      const found = await s.search({ limit: 10, services: ['a/x'], ownerId: 'owner-1' });
+      assert.deepEqual(found.map((l) => l.channel), [null, 'ch-a']);
+      assert.deepEqual(found[1]!.task, await s.get(id(1)));
       await s.close();
     });
 

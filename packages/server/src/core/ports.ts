@@ -43,6 +43,31 @@ export interface ListRequest {
   limit: number;
 }
 
+/**
+ * The operator's and the dashboard's view of tasks (`TaskStore.search`): every field optional but
+ * `limit`; newest first.
+ */
+export interface TaskFilter {
+  ownerId?: string;
+  services?: readonly string[];
+  states?: readonly TaskState[];
+  /** Only tasks relayed through this channel. */
+  channel?: string;
+  /** Created at or after (Unix ms). */
+  createdFrom?: number;
+  /** Created before (Unix ms). */
+  createdTo?: number;
+  /** Only tasks older than this id (the cursor of the previous page). */
+  before?: string;
+  limit: number;
+}
+
+/** A task as `search` finds it, with the relay channel it was sent to (null: a local task). */
+export interface TaskListing {
+  task: Task;
+  channel: string | null;
+}
+
 /** One service's unfinished tasks in one state (`TaskStore.countLive`). */
 export interface LiveCount {
   service: string;
@@ -141,6 +166,8 @@ export interface TaskStore {
   /** How many queued tasks of the same service are ahead of this one (0 = next). */
   queuePosition(task: Task): Promise<number>;
   list(req: ListRequest): Promise<Task[]>;
+  /** Tasks matching a filter (any owner unless `ownerId`), newest first, for operator views. */
+  search(filter: TaskFilter): Promise<TaskListing[]>;
   /**
    * Makes leases held by these workers claimable at once (their process is known dead). The
    * attempt they were making counts as lost (`maxAttempts`). Their poll leases (tasks waiting
@@ -250,6 +277,8 @@ export interface LedgerStore {
   account(ownerId: string): Promise<Account>;
   /** Newest first; `before` is the `seq` cursor of the previous page. */
   entries(ownerId: string, page: { before?: number; limit: number }): Promise<LedgerEntry[]>;
+  /** One task's entries (its hold, then its settle or refund), oldest first. */
+  taskEntries(taskId: string): Promise<LedgerEntry[]>;
   /** Adds `amount` (negative for a debit adjustment) with a reason; refuses a negative balance. */
   credit(ownerId: string, amount: number, kind: 'topup' | 'adjust', reason: string, now: number): Promise<Account>;
 }

@@ -8,7 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { GatewayError } from './errors.js';
 import { LOCAL_TASK_EVENTS, TaskEvents } from './events.js';
 import { resolveFollowUp } from './follow-ups.js';
-import type { Clock, ListRequest, LiveCount, Moderator, NewTask, PurgedTask, ServiceClaimLimit, TaskFeed, TaskStore } from './ports.js';
+import type { Clock, ListRequest, LiveCount, Moderator, NewTask, PurgedTask, ServiceClaimLimit, TaskFeed, TaskFilter, TaskListing, TaskStore } from './ports.js';
 import type { ServiceRegistry } from './services.js';
 import type { JsonObject, Task, TaskError, TaskLog, TaskOutput, WebhookEvent } from './types.js';
 import { isTerminal } from './types.js';
@@ -169,6 +169,16 @@ export class TaskService {
     const task = await this.store.get(id);
     if (task) cache.fill(task, mark);
     return task;
+  }
+
+  /** A task by id whoever owns it: for the operator's views only (admin routes), never a client's. */
+  find(id: string): Promise<Task | null> {
+    return this.read(id);
+  }
+
+  /** Tasks matching a filter, newest first, with their relay channels: for the operator's and an owner's dashboard. */
+  search(filter: TaskFilter): Promise<TaskListing[]> {
+    return this.store.search(filter);
   }
 
   /**

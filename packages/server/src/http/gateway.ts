@@ -45,6 +45,8 @@ import { createRelay, type Relay } from './relay.js';
 import { CALLBACKS_PREFIX, CallbackSigner, upstreamCallbacksPlugin } from './upstream-callbacks.js';
 import { createLogger, gatewayLogger } from './log.js';
 import { opsPlugin } from './ops.js';
+import { dashboardPlugin } from './dashboard/static.js';
+import { dashboardTasksPlugin, type DashboardDeps } from './dashboard/tasks.js';
 import { registerDocs, registerOpenApi } from './openapi/index.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { metricsPlugin } from '../metrics/route.js';
@@ -242,10 +244,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await registerOpenApi(app, tasks.services); // before the routes: it collects them as they are added
   await app.register(filesPlugin({ root: filesDir, source: s3Files, signer: fileSigner, exists: (path) => files.exists(path) }), { prefix: FILES_ROUTE });
   await app.register(fileKeysAdminPlugin(fileSigner, tokens), { prefix: '/admin/files' });
-  await app.register(
-    adminPlugin(ctx, { channels: async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [] }),
-    { prefix: '/admin' },
-  );
+  const channels = async () => relay?.channels.view(tasks.services.all(), await tasks.upstream.inFlightByChannel()) ?? [];
+  await app.register(adminPlugin(ctx, { channels }), { prefix: '/admin' });
   await app.register(taskApiPlugin(ctx), { prefix: '/v1' });
   await app.register(apixoPlugin(ctx), { prefix: '/api/v1' });
   await app.register(queuePlugin(ctx), { prefix: '/v1/queue' });
@@ -253,10 +253,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const ledger = stores.ledger;
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
+  const dashboardDeps: DashboardDeps = { webhooks: webhookStore, ledger, channels, wakeWebhooks: () => webhooks?.wake() };
+  await app.register(dashboardTasksPlugin(ctx, 'admin', dashboardDeps), { prefix: '/admin' });
+  await app.register(dashboardTasksPlugin(ctx, 'account', dashboardDeps), { prefix: '/v1/account' });
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
   await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
+  await app.register(dashboardPlugin()); // /dashboard/
   await registerDocs(app); // /openapi.json, /docs
 
   let closed = false;

@@ -24,7 +24,7 @@ export const DIALECTS = [
   { name: 'replicate', style: 'Replicate', base_paths: ['/v1/predictions', '/v1/models/'] },
 ] as const;
 
-export const LINKS = { docs: '/docs', openapi: '/openapi.json', healthz: '/healthz', readyz: '/readyz' } as const;
+export const LINKS = { dashboard: '/dashboard/', docs: '/docs', openapi: '/openapi.json', healthz: '/healthz', readyz: '/readyz' } as const;
 
 export interface OpsOptions {
   services: ServiceRegistry;

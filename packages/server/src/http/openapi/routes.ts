@@ -8,6 +8,7 @@ import {
   apixoCancelBody, apixoGenerateBody, apixoTaskIdQuery, jsonSchema, queueReadQuery, queueSubmitQuery, replicateCreateBody,
   replicateListQuery, replicatePreferHeader, taskApiTasksBody,
 } from './envelopes.js';
+import { dashboardRouteDocs } from './dashboard-routes.js';
 
 export type Auth = 'none' | 'token' | 'admin';
 
@@ -50,6 +51,7 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
     'GET /healthz': { tag: 'operations', summary: 'Liveness: 200 while the process serves HTTP', auth: 'none' },
     'GET /readyz': { tag: 'operations', summary: 'Readiness: store reachable, migrations applied, Redis reachable when configured (else 503)', auth: 'none' },
     'GET /openapi.json': { tag: 'operations', summary: 'This document', auth: 'none' },
+    'GET /dashboard': { tag: 'operations', summary: 'The dashboard (redirects to /dashboard/, its pages; 404 when it was not built)', auth: 'none' },
     'GET /metrics': {
       tag: 'operations', auth: 'admin', summary: 'Prometheus metrics (text format)',
       description: 'The admin token, or the metrics token (metrics.token, TASKGATE_METRICS_TOKEN) as a bearer token.',
@@ -171,5 +173,5 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
   // The accounts plugin's root routes answer with and without the trailing slash.
   ops['POST /admin/accounts/'] = ops['POST /admin/accounts']!;
   ops['GET /admin/accounts/'] = ops['GET /admin/accounts']!;
-  return ops;
+  return { ...ops, ...dashboardRouteDocs() };
 }

@@ -55,6 +55,11 @@ export function createPostgresLedgerStore(pool: Pool): LedgerStore {
       return rows.map(toEntry);
     },
 
+    async taskEntries(taskId) {
+      const { rows } = await pool.query<EntryRow>('SELECT * FROM ledger WHERE task_id = $1 ORDER BY seq', [taskId]);
+      return rows.map(toEntry);
+    },
+
     credit: (ownerId, amount, kind, reason, now) =>
       transaction(pool, async (c) => {
         await c.query('INSERT INTO accounts (owner_id) VALUES ($1) ON CONFLICT (owner_id) DO NOTHING', [ownerId]);

@@ -21,6 +21,7 @@ import { GroupInsert, insertTasks } from './group-insert.js';
 import type { PgOutbox, PgTaskLedger, Queryable } from './parts.js';
 import { createPgUpstreamStore } from './upstream-store.js';
 import { createPgPurge } from './retention.js';
+import { searchSql } from '../task-search.js';
 
 /** The advisory lock of claim rounds (any constant shared by every node; db.ts uses …001 for migrations). */
 const CLAIM_LOCK = 7_251_413_003;
@@ -300,6 +301,15 @@ export function createPostgresTaskStore(pool: Pool, deps: { outbox: PgOutbox; le
         [t.service, t.runAfter, t.createdAt, t.id],
       );
       return r.rows[0]?.n ?? 0;
+    },
+    async search(filter) {
+      const params: unknown[] = [];
+      const sql = searchSql(filter, {
+        param: (v) => `$${params.push(v)}${typeof v === 'number' ? '::bigint' : '::text'}`,
+        oneOf: (column, values) => `${column} = ANY($${params.push(values)}::text[])`,
+      });
+      const r = await pool.query<TaskRow & { channel: string | null }>(sql, params);
+      return r.rows.map((row) => ({ task: toTask(row), channel: row.channel }));
     },
     async list(req) {
       const r = await pool.query<TaskRow>(

@@ -66,6 +66,7 @@ export function createSqliteLedgerStore(db: Db): LedgerStore {
   const entries = db.prepare<[{ owner: string; before: number | null; limit: number }], EntryRow>(
     `SELECT * FROM ledger WHERE owner_id = @owner AND (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit`,
   );
+  const ofTask = db.prepare<[string], EntryRow>('SELECT * FROM ledger WHERE task_id = ? ORDER BY seq');
   const read = (ownerId: string): Account => ({ ownerId, ...(account.get(ownerId) ?? { balance: 0, held: 0, used: 0 }) });
   const creditTx = db.transaction((ownerId: string, amount: number, kind: 'topup' | 'adjust', reason: string, now: number): Account => {
     ensure.run(ownerId);
@@ -78,6 +79,7 @@ export function createSqliteLedgerStore(db: Db): LedgerStore {
   return {
     account: async (ownerId) => read(ownerId),
     entries: async (ownerId, { before, limit }) => entries.all({ owner: ownerId, before: before ?? null, limit }).map(toEntry),
+    taskEntries: async (taskId) => ofTask.all(taskId).map(toEntry),
     credit: async (ownerId, amount, kind, reason, now) => creditTx.immediate(ownerId, amount, kind, reason, now),
   };
 }

@@ -13,6 +13,7 @@ import { createTaskLedger } from './ledger.js';
 import { createOutbox } from './webhook-store.js';
 import { createUpstreamStore } from './upstream-store.js';
 import { createPurge } from './retention.js';
+import { searchSql } from '../task-search.js';
 
 /** A due row with its owner's concurrency cap (null: none). */
 type CappedRow = TaskRow & { owner_cap: number | null };
@@ -107,6 +108,13 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
        lease_owner = NULL, lease_expires_at = NULL
      WHERE id = @id AND state IN (SELECT value FROM json_each(@from)) RETURNING *`,
   );
+  // One prepared statement per shape of search (a few dozen at most: which filters are present).
+  const searches = new Map<string, ReturnType<typeof db.prepare<unknown[], TaskRow & { channel: string | null }>>>();
+  const cachedStatement = (sql: string) => {
+    let st = searches.get(sql);
+    if (!st) searches.set(sql, (st = db.prepare<unknown[], TaskRow & { channel: string | null }>(sql)));
+    return st;
+  };
   const listOwner = db.prepare<[{ owner: string; before: string | null; services: string | null; limit: number }], TaskRow>(
     `SELECT * FROM tasks WHERE owner_id = @owner AND (@before IS NULL OR id < @before)
        AND (@services IS NULL OR service IN (SELECT value FROM json_each(@services)))
@@ -298,6 +306,14 @@ export function createSqliteTaskStore(db: Db, opts: SqliteTaskStoreOptions = {})
     logs: async (id) => logsOf.all(id),
     queuePosition: async (t) =>
       t.state === 'queued' ? ahead.get({ service: t.service, runAfter: t.runAfter, createdAt: t.createdAt, id: t.id })! : 0,
+    search: async (filter) => {
+      const params: Array<string | number> = [];
+      const sql = searchSql(filter, {
+        param: (v) => (params.push(v), '?'),
+        oneOf: (column, values) => (params.push(JSON.stringify(values)), `${column} IN (SELECT value FROM json_each(?))`),
+      });
+      return cachedStatement(sql).all(...params).map((row) => ({ task: cache.get(row.id) ?? toTask(row), channel: row.channel }));
+    },
     list: async (req: ListRequest) =>
       listOwner
         .all({ owner: req.ownerId, before: req.before ?? null, services: req.services ? JSON.stringify(req.services) : null, limit: req.limit })
