@@ -26,7 +26,7 @@ test('GET / answers the index without a token: version, dialects, services, link
     assert.equal(r.json.name, 'taskgate');
     assert.equal(r.json.version, pkg.version);
     assert.deepEqual(r.json.dialects.map((d: { name: string }) => d.name), ['task-api', 'apixo', 'queue', 'replicate']);
-    assert.deepEqual(r.json.links, { docs: '/docs', openapi: '/openapi.json', healthz: '/healthz', readyz: '/readyz' });
+    assert.deepEqual(r.json.links, { dashboard: '/dashboard/', docs: '/docs', openapi: '/openapi.json', healthz: '/healthz', readyz: '/readyz' });
     const byName = new Map<string, { kind: string; mode: string }>(r.json.services.map((s: { name: string }) => [s.name, s]));
     assert.equal(byName.get('midjourney/imagine')?.kind, 'local');
     assert.equal(byName.get('veo/videos')?.mode, 'async');

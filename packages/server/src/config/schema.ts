@@ -262,6 +262,8 @@ export const configSchema = z.strictObject({
       intervalSeconds: z.number().int().min(1).max(86_400).default(600),
     })
     .prefault({}),
+  /** The dashboard at `/dashboard/` (README, "Dashboard"); its data routes stay either way. */
+  dashboard: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   /**
    * Prometheus metrics at `GET /metrics` (README, "Metrics"). Read with the admin token, or with
    * `token` (TASKGATE_METRICS_TOKEN), a token that reads metrics and nothing else (redacted by

@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../core/errors.js';
-import type { Account, LedgerEntry, LedgerStore } from '../core/ports.js';
+import type { Account, LedgerStore } from '../core/ports.js';
+import { ledgerEntryView } from './dashboard/detail.js';
 import { isJsonObject, type JsonObject } from '../core/types.js';
 import { ACCOUNT_FIELDS, accountPatchOf, accountView, requireName, TOKEN_FIELDS, tokenPatchOf, tokenView } from './admin-views.js';
 import { authenticate, ownerOf, requireAdmin } from './auth.js';
@@ -17,9 +18,6 @@ const MAX_PAGE = 200;
 const MAX_AMOUNT = 1_000_000_000_000;
 
 const credits = (a: Account): JsonObject => ({ balance: a.balance, held: a.held, used: a.used });
-const entry = (e: LedgerEntry): JsonObject => ({
-  seq: e.seq, kind: e.kind, amount: e.amount, task_id: e.taskId, reason: e.reason, at: new Date(e.at).toISOString(),
-});
 
 /** Owner routes, mounted at /v1/account. */
 export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
@@ -33,7 +31,7 @@ export function accountPlugin(ctx: DialectContext, ledger: LedgerStore) {
       const items = await ledger.entries(owner.account.id, { before, limit: limit + 1 });
       const shown = items.slice(0, limit);
       const last = shown.at(-1);
-      return { items: shown.map(entry), count: shown.length, next_before: items.length > limit && last ? last.seq : null };
+      return { items: shown.map(ledgerEntryView), count: shown.length, next_before: items.length > limit && last ? last.seq : null };
     });
   };
 }

@@ -260,7 +260,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
   await app.register(opsPlugin({ services: tasks.services, stores, coordination })); // /, /healthz, /readyz
-  await app.register(dashboardPlugin()); // /dashboard/
+  if (config.dashboard.enabled) await app.register(dashboardPlugin()); // /dashboard/
   await registerDocs(app); // /openapi.json, /docs
 
   let closed = false;
