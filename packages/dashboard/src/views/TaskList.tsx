@@ -1,5 +1,5 @@
 /** The live task list: filtered through the API, kept current by the live feed, exportable as CSV. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { errorText } from '../lib/api';
 import { useApp, useLive } from '../lib/context';
 import { applyChange, filtersFromQuery, filtersToQuery, type TaskFilters } from '../lib/filters';
@@ -15,15 +15,14 @@ export function TaskList({ query }: { query: URLSearchParams }) {
   const { session } = useApp();
   const { api, base } = session;
   const qs = query.toString();
-  const [filters, setFilters] = useState<TaskFilters>(() => filtersFromQuery(query));
+  // The route's query is the filters' only home: no copy that could lag behind it.
+  const filters = useMemo<TaskFilters>(() => filtersFromQuery(new URLSearchParams(qs)), [qs]);
   const [items, setItems] = useState<TaskSummary[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState('');
   const [loading, setLoading] = useState(true);
   const [exporting, setExporting] = useState(false);
   const [reloads, setReloads] = useState(0);
-
-  useEffect(() => setFilters(filtersFromQuery(new URLSearchParams(qs))), [qs]);
 
   useEffect(() => {
     let current = true;
