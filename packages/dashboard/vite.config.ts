@@ -13,7 +13,7 @@ export default defineConfig({
     reportCompressedSize: true,
   },
   server: {
-    // `npm run dev -w @taskgate/dashboard` against a gateway on :8080.
-    proxy: { '/admin': 'http://127.0.0.1:8080', '/v1': 'http://127.0.0.1:8080', '/files': 'http://127.0.0.1:8080' },
+    // `npm run dev -w @taskgate/dashboard` against a gateway on :8787.
+    proxy: { '/admin': 'http://127.0.0.1:8787', '/v1': 'http://127.0.0.1:8787', '/files': 'http://127.0.0.1:8787' },
   },
 });

@@ -120,7 +120,7 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
   });
 
   test('a task page shows its request, the image (loaded), the timeline and the ledger', async () => {
-    const id = await finishedTask('/v1/demo/image', { prompt: 'a red fox in the snow' });
+    const id = await finishedTask('/v1/demo/image', { prompt: 'a red fox in the snow', width: 320, height: 200 });
     const page = await newPage();
     await signIn(page, t.url, ADMIN_TOKEN);
     await page.click(`tr[data-task-id="${id}"] a[href="#/tasks/${id}"]`);

@@ -1,9 +1,10 @@
 /** The list's filters; each change becomes the route's query (so a filtered list is a link). */
+import type { ComponentChildren } from 'preact';
 import { useApp, useLoad } from '../lib/context';
 import { isoToLocal, localToIso, type TaskFilters } from '../lib/filters';
 import { TASK_STATES, type List, type Service, type TaskState } from '../lib/types';
 
-export function Filters({ value, onChange }: { value: TaskFilters; onChange: (f: TaskFilters) => void }) {
+export function Filters({ value, onChange, children }: { value: TaskFilters; onChange: (f: TaskFilters) => void; children?: ComponentChildren }) {
   const { session } = useApp();
   const services = useLoad(() => session.api.get<List<Service>>(`${session.base}/services`), [session]);
   const names = (services.data?.items ?? []).map((s) => s.name);
@@ -11,11 +12,9 @@ export function Filters({ value, onChange }: { value: TaskFilters; onChange: (f:
   const toggle = (s: TaskState, on: boolean) =>
     onChange({ ...value, state: on ? [...value.state, s] : value.state.filter((x) => x !== s) });
   return (
-    <details open data-testid="filters">
-      <summary>Filters</summary>
+    <div data-testid="filters" class="filters">
       <form onSubmit={(e) => e.preventDefault()}>
         <fieldset>
-          <legend>State</legend>
           {TASK_STATES.map((s) => (
             <label key={s} class="inline">
               <input type="checkbox" name="state" value={s} checked={value.state.includes(s)} onChange={(e) => toggle(s, e.currentTarget.checked)} />
@@ -54,10 +53,13 @@ export function Filters({ value, onChange }: { value: TaskFilters; onChange: (f:
             <input name="until" type="datetime-local" value={isoToLocal(value.until)} onChange={(e) => onChange({ ...value, until: localToIso(e.currentTarget.value) })} />
           </label>
         </div>
-        <button type="button" class="secondary outline" onClick={() => onChange({ service: [], state: [], account: '', channel: '', since: '', until: '' })}>
-          Clear filters
-        </button>
+        <div class="actions">
+          <button type="button" class="secondary outline" onClick={() => onChange({ service: [], state: [], account: '', channel: '', since: '', until: '' })}>
+            Clear filters
+          </button>
+          {children}
+        </div>
       </form>
-    </details>
+    </div>
   );
 }

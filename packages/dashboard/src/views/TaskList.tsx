@@ -87,12 +87,11 @@ export function TaskList({ query }: { query: URLSearchParams }) {
     <section>
       <hgroup>
         <h2>Tasks</h2>
-        <p>Newest first; rows change as the tasks do.</p>
+        <p>Newest first; rows change as the tasks do. Filter by state, service, account, channel and creation time.</p>
       </hgroup>
-      <Filters value={filters} onChange={(f) => go(`#/tasks?${filtersToQuery(f)}`)} />
-      <p>
+      <Filters value={filters} onChange={(f) => go(`#/tasks?${filtersToQuery(f)}`)}>
         <button type="button" class="secondary" data-testid="export-csv" aria-busy={exporting} onClick={exportCsv}>Export CSV</button>
-      </p>
+      </Filters>
       {error !== '' && <p role="alert">{error}</p>}
       <div class="scroll">
         <table data-testid="task-table" aria-busy={loading}>
