@@ -50,6 +50,8 @@ import { GatewayMetrics } from '../metrics/metrics.js';
 import { metricsPlugin } from '../metrics/route.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
+import { eventsPlugin, LiveEvents, type LiveEventsOptions } from './dashboard/events.js';
+import { statsPlugin } from './dashboard/stats.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -65,6 +67,8 @@ export interface GatewayOptions {
   stores?: Stores;
   /** Rate-limit counters and the cross-node task feed (the gateway closes it); default: from `redisUrl`. */
   coordination?: Coordination;
+  /** The dashboard's live event streams: ping interval, most streams open at once (dashboard/events.ts). */
+  liveEvents?: LiveEventsOptions;
 }
 
 export interface Gateway {
@@ -87,6 +91,8 @@ export interface Gateway {
   fileLinks: (base: string) => FileLinks;
   /** The retention job (config `retention`), null when off; `onRun(stats)` reports every run. */
   retention: RetentionJob | null;
+  /** The dashboard's live event streams (`GET /admin/events`, `GET /v1/account/events`). */
+  liveEvents: LiveEvents;
   /**
    * The admin token generated on this start, once `listen()` has bound the port (first start
    * only, and only if none came from the environment); null otherwise.
@@ -253,6 +259,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const ledger = stores.ledger;
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
+  // The dashboard's live changes and charts, for the operator and for an account.
+  const liveEvents = new LiveEvents(tasks, app.log, shutdown.signal, opts.liveEvents);
+  for (const [kind, prefix] of [['admin', '/admin'], ['account', '/v1/account']] as const) {
+    await app.register(eventsPlugin(ctx, kind, { live: liveEvents }), { prefix });
+    await app.register(statsPlugin(ctx, kind, { stats: stores.stats }), { prefix });
+  }
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
@@ -261,7 +273,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes, fileLinks, retention,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes, fileLinks, retention, liveEvents,
     get generatedAdminToken() {
       return generated;
     },
