@@ -67,8 +67,11 @@ export interface GatewayOptions {
   stores?: Stores;
   /** Rate-limit counters and the cross-node task feed (the gateway closes it); default: from `redisUrl`. */
   coordination?: Coordination;
-  /** The dashboard's live event streams: ping interval, most streams open at once (dashboard/events.ts). */
-  liveEvents?: LiveEventsOptions;
+  /**
+   * The dashboard's routes: live event streams' ping interval and most streams open at once
+   * (dashboard/events.ts), most finished tasks one stats answer reads (dashboard/stats.ts).
+   */
+  dashboard?: LiveEventsOptions & { statsMaxRows?: number };
 }
 
 export interface Gateway {
@@ -260,10 +263,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   // The dashboard's live changes and charts, for the operator and for an account.
-  const liveEvents = new LiveEvents(tasks, app.log, shutdown.signal, opts.liveEvents);
+  const liveEvents = new LiveEvents(tasks, app.log, shutdown.signal, opts.dashboard);
   for (const [kind, prefix] of [['admin', '/admin'], ['account', '/v1/account']] as const) {
     await app.register(eventsPlugin(ctx, kind, { live: liveEvents }), { prefix });
-    await app.register(statsPlugin(ctx, kind, { stats: stores.stats }), { prefix });
+    await app.register(statsPlugin(ctx, kind, { stats: stores.stats, maxRows: opts.dashboard?.statsMaxRows }), { prefix });
   }
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });

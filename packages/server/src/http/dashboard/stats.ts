@@ -23,7 +23,7 @@ const MAX_NAME = 200;
 export interface StatsDeps {
   stats: StatsStore;
   /** The most rows one answer reads (default STATS_MAX_ROWS). */
-  maxRows?: number;
+  maxRows?: number | undefined;
 }
 
 type Query = Record<string, unknown>;
