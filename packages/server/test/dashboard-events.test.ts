@@ -133,6 +133,25 @@ describe('GET /admin/events and /v1/account/events', () => {
     await until('the stream to be dropped', () => (t.gw.liveEvents.size === 0 ? true : undefined));
   });
 
+  test('a stream ends at the next ping once its token is disabled, or its account; the admin’s stream stays', async () => {
+    const one = await t.gw.tokens.create('soon disabled');
+    const two = await t.gw.tokens.create('account soon disabled');
+    const admin = await openEvents(t.url, '/admin/events', ADMIN_TOKEN);
+    const byToken = await openEvents(t.url, '/v1/account/events', one.token);
+    const byAccount = await openEvents(t.url, '/v1/account/events', two.token);
+    await until('pings on all three', () => ([admin, byToken, byAccount].every((s) => s.comments.includes('ping')) ? true : undefined));
+    const as = (method: string, path: string, body?: unknown) => t.call(method, path, { token: ADMIN_TOKEN, body });
+    assert.equal((await as('POST', `/admin/tokens/${one.record.id}/disable`)).status, 200);
+    assert.equal((await as('PATCH', `/admin/accounts/${two.record.accountId}`, { disabled: true })).status, 200);
+    let ended = 0;
+    for (const s of [byToken, byAccount]) void s.ended.then(() => ended++);
+    await until('both account streams to end', () => (ended === 2 ? true : undefined));
+    assert.equal(t.gw.liveEvents.size, 1, 'the admin’s stream is still open');
+    assert.equal((await openEvents(t.url, '/v1/account/events', one.token)).status, 403);
+    admin.close();
+    await until('the admin stream to be dropped', () => (t.gw.liveEvents.size === 0 ? true : undefined));
+  });
+
   test('auth is checked before the stream opens, in the task API envelope', async () => {
     const cases: Array<[string, string | null, number, string]> = [
       ['/admin/events', null, 400, 'no_token'],

@@ -7,7 +7,8 @@
  *
  * One LiveEvents per gateway follows the task events for all streams: a change another node made
  * (`task:remote`, through Redis) is read once, whatever the number of streams. Streams are bounded
- * per gateway (429 beyond), and all end when the gateway shuts down.
+ * per gateway (429 beyond), and all end when the gateway shuts down. A stream whose token stops
+ * being valid (disabled, rotated, expired; its account disabled) ends at the next ping.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -16,6 +17,7 @@ import { LOCAL_TASK_EVENTS } from '../../core/events.js';
 import type { TaskService } from '../../core/task-service.js';
 import type { Task } from '../../core/types.js';
 import type { DialectContext } from '../context.js';
+import { bearerToken } from '../request.js';
 import { scopeHook, scopeOf, type ScopeKind } from './scope.js';
 import { inScope, taskSummary, type DashboardScope } from './views.js';
 
@@ -40,6 +42,8 @@ interface Stream {
   blocked: boolean;
   /** An event was skipped while blocked: a resync is due once it drains. */
   missed: boolean;
+  /** Whether the token the stream was opened with is still good (checked at every ping). */
+  valid: () => Promise<boolean>;
 }
 
 /** The task event streams of one gateway. */
@@ -87,12 +91,12 @@ export class LiveEvents {
   }
 
   /** Follows task changes into `raw` (its headers already sent) until the client leaves or the gateway closes. */
-  add(scope: DashboardScope, raw: ServerResponse): void {
+  add(scope: DashboardScope, raw: ServerResponse, valid: () => Promise<boolean>): void {
     if (this.closed) {
       raw.end();
       return;
     }
-    const stream: Stream = { scope, raw, blocked: false, missed: false };
+    const stream: Stream = { scope, raw, blocked: false, missed: false, valid };
     this.streams.add(stream);
     raw.on('close', () => this.remove(stream));
     if (this.streams.size === 1) this.start();
@@ -108,8 +112,27 @@ export class LiveEvents {
     const offs = LOCAL_TASK_EVENTS.map((event) => this.tasks.events.on(event, ({ task }) => this.enqueue(async () => task)));
     offs.push(this.tasks.events.on('task:remote', ({ id }) => this.enqueue(() => this.tasks.getUnscoped(id))));
     this.unsubscribe = () => offs.forEach((off) => off());
-    this.ping = setInterval(() => this.writeAll(PING), this.pingMs);
+    this.ping = setInterval(() => {
+      this.writeAll(PING);
+      void this.recheck();
+    }, this.pingMs);
     this.ping.unref();
+  }
+
+  /**
+   * Ends the streams whose token was disabled, deleted, rotated or expired since they opened (or
+   * whose account was disabled): the dashboard then reconnects, and is refused.
+   */
+  private async recheck(): Promise<void> {
+    await Promise.all([...this.streams].map(async (stream) => {
+      const ok = await stream.valid().catch((err: unknown) => {
+        this.log.warn({ err }, 'live event stream: token check failed');
+        return true; // a store hiccup does not end streams; the next ping checks again
+      });
+      if (ok) return;
+      stream.raw.end();
+      this.remove(stream);
+    }));
   }
 
   private stop(): void {
@@ -193,7 +216,11 @@ export function eventsPlugin(ctx: DialectContext, kind: ScopeKind, deps: { live:
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
       reply.raw.write(': connected\n\n'); // the headers leave now, before the first change
-      deps.live.add(scope, reply.raw);
+      const token = bearerToken(req) ?? '';
+      deps.live.add(scope, reply.raw, kind === 'admin' ? () => ctx.tokens.isAdmin(token) : async () => {
+        const p = await ctx.tokens.authenticate(token);
+        return p !== null && !p.token.disabled && !p.account.disabled && !ctx.tokens.isExpired(p.token);
+      });
     });
   };
 }
