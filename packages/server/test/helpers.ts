@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import type { Clock } from '../src/core/ports.js';
 import type { Task } from '../src/core/types.js';
-import { createGateway, type Gateway } from '../src/http/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../src/http/gateway.js';
 
 export const ADMIN_TOKEN = 'tga_test_admin_token_0123456789';
 
@@ -40,6 +40,8 @@ export interface StartOptions {
   workerId?: string;
   /** The gateway's environment (channel keys, S3 credentials); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** The dashboard routes' settings (ping interval, stream cap, stats row cap). */
+  dashboard?: GatewayOptions['dashboard'];
 }
 
 export interface TestGateway {
@@ -108,7 +110,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     services: { ...FAST_SERVICES, ...opts.services },
   });
   const gw = await createGateway({
-    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId, env: opts.env,
+    config, dataDir, adminToken: ADMIN_TOKEN, clock: opts.clock, logger: opts.logger, workerId: opts.workerId, env: opts.env, dashboard: opts.dashboard,
   });
   const url = await gw.listen();
   const { token, record } = await gw.tokens.create('test');

@@ -159,6 +159,15 @@ export class TaskService {
     return task && task.ownerId === ownerId ? task : null;
   }
 
+  /**
+   * A task by id, whoever owns it: for operator views only (the dashboard's live stream reads a
+   * task another node changed, then shows it only to whom may see it). Never hand it to a client
+   * without checking the owner; clients read through `get`.
+   */
+  getUnscoped(id: string): Promise<Task | null> {
+    return this.read(id);
+  }
+
   /** A task by id: from the read cache when the store is shared and it can be trusted, else the store. */
   private async read(id: string): Promise<Task | null> {
     const cache = this.readCache;
@@ -169,11 +178,6 @@ export class TaskService {
     const task = await this.store.get(id);
     if (task) cache.fill(task, mark);
     return task;
-  }
-
-  /** A task by id whoever owns it: for the operator's views only (admin routes), never a client's. */
-  find(id: string): Promise<Task | null> {
-    return this.read(id);
   }
 
   /** Tasks matching a filter, newest first, with their relay channels: for the operator's and an owner's dashboard. */

@@ -52,6 +52,8 @@ import { GatewayMetrics } from '../metrics/metrics.js';
 import { metricsPlugin } from '../metrics/route.js';
 import { clientErrorHandler } from './client-errors.js';
 import type { DialectContext } from './context.js';
+import { eventsPlugin, LiveEvents, type LiveEventsOptions } from './dashboard/events.js';
+import { statsPlugin } from './dashboard/stats.js';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -67,6 +69,11 @@ export interface GatewayOptions {
   stores?: Stores;
   /** Rate-limit counters and the cross-node task feed (the gateway closes it); default: from `redisUrl`. */
   coordination?: Coordination;
+  /**
+   * The dashboard's routes: live event streams' ping interval and most streams open at once
+   * (dashboard/events.ts), most finished tasks one stats answer reads (dashboard/stats.ts).
+   */
+  dashboard?: LiveEventsOptions & { statsMaxRows?: number };
 }
 
 export interface Gateway {
@@ -89,6 +96,8 @@ export interface Gateway {
   fileLinks: (base: string) => FileLinks;
   /** The retention job (config `retention`), null when off; `onRun(stats)` reports every run. */
   retention: RetentionJob | null;
+  /** The dashboard's live event streams (`GET /admin/events`, `GET /v1/account/events`). */
+  liveEvents: LiveEvents;
   /**
    * The admin token generated on this start, once `listen()` has bound the port (first start
    * only, and only if none came from the environment); null otherwise.
@@ -253,9 +262,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const ledger = stores.ledger;
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
+  // The dashboard's data: tasks, services, live changes and charts, for the operator and for an account.
   const dashboardDeps: DashboardDeps = { webhooks: webhookStore, ledger, channels, wakeWebhooks: () => webhooks?.wake() };
-  await app.register(dashboardTasksPlugin(ctx, 'admin', dashboardDeps), { prefix: '/admin' });
-  await app.register(dashboardTasksPlugin(ctx, 'account', dashboardDeps), { prefix: '/v1/account' });
+  const liveEvents = new LiveEvents(tasks, app.log, shutdown.signal, opts.dashboard);
+  for (const [kind, prefix] of [['admin', '/admin'], ['account', '/v1/account']] as const) {
+    await app.register(dashboardTasksPlugin(ctx, kind, dashboardDeps), { prefix });
+    await app.register(eventsPlugin(ctx, kind, { live: liveEvents }), { prefix });
+    await app.register(statsPlugin(ctx, kind, { stats: stores.stats, maxRows: opts.dashboard?.statsMaxRows }), { prefix });
+  }
   await app.register(webhooksApiPlugin(ctx, { store: webhookStore, secrets: webhookSecrets, wake: () => webhooks?.wake() }), { prefix: '/v1/webhooks' });
   if (signer) await app.register(upstreamCallbacksPlugin({ signer, tasks, wake: () => relay?.poller.wake() }), { prefix: CALLBACKS_PREFIX });
   if (metrics) await app.register(metricsPlugin(metrics, tokens, config.metrics.token));
@@ -265,7 +279,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let closed = false;
   return {
-    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes, fileLinks, retention,
+    app, tasks, tokens, dispatcher, relay, webhooks, webhookStore, webhookSecrets, metrics, coordination, config, log, routes, fileLinks, retention, liveEvents,
     get generatedAdminToken() {
       return generated;
     },

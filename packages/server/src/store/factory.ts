@@ -6,9 +6,11 @@
 import { join } from 'node:path';
 import type { AccountStore } from '../accounts/records.js';
 import type { LedgerStore, TaskFeed, TaskStore, WebhookStore } from '../core/ports.js';
+import type { StatsStore } from '../core/stats.js';
 import { openDatabase, pendingMigrations } from './sqlite/db.js';
 import { createSqliteAccountStore } from './sqlite/account-store.js';
 import { createSqliteLedgerStore } from './sqlite/ledger.js';
+import { createSqliteStatsStore } from './sqlite/stats.js';
 import { createSqliteTaskStore } from './sqlite/task-store.js';
 import { createSqliteWebhookStore } from './sqlite/webhook-store.js';
 
@@ -19,6 +21,8 @@ export interface Stores {
   readonly accounts: AccountStore;
   readonly webhooks: WebhookStore;
   readonly ledger: LedgerStore;
+  /** Read-only queries for the dashboard's charts (core/stats.ts). */
+  readonly stats: StatsStore;
   /** Wake-ups from the other nodes that the database itself carries (Postgres LISTEN/NOTIFY); none for SQLite. */
   readonly feed?: TaskFeed;
   /**
@@ -65,6 +69,7 @@ export async function createStores(settings: StoreSettings, dataDir: string): Pr
     accounts: createSqliteAccountStore(db),
     webhooks: createSqliteWebhookStore(db),
     ledger: createSqliteLedgerStore(db),
+    stats: createSqliteStatsStore(db),
     ping: async () => ({ pendingMigrations: pendingMigrations(db) }),
     close: () => tasks.close(), // closes the database too
   };

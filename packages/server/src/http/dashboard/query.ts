@@ -10,39 +10,43 @@ import type { DashboardScope } from './views.js';
 
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 200;
-const MAX_VALUES = 50;
+const MAX_VALUES = 100;
 const MAX_TEXT = 200;
 
 const bad = (message: string): GatewayError => new GatewayError('bad_request', message);
 
-/** A parameter's values: repeated (`?state=a&state=b`) and/or comma-separated (`?state=a,b`). */
+/** A parameter's values: repeated (`?state=a&state=b`) and/or comma-separated (`?state=a,b`); undefined when absent. */
 export function values(query: Record<string, unknown>, name: string): string[] | undefined {
   const raw = query[name];
   if (raw === undefined) return undefined;
-  const list = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [null]));
-  if (list.some((v) => v === null)) throw bad(`Query parameter ${name} must be text`);
-  const items = (list as string[]).map((v) => v.trim()).filter((v) => v !== '');
-  if (items.length === 0) throw bad(`Query parameter ${name} is empty`);
-  if (items.length > MAX_VALUES || items.some((v) => v.length > MAX_TEXT)) {
-    throw bad(`Query parameter ${name} takes at most ${MAX_VALUES} values of at most ${MAX_TEXT} characters`);
+  const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((x) => (typeof x === 'string' ? x.split(',') : [''])).map((x) => x.trim());
+  if (parts.length > MAX_VALUES || parts.some((x) => x === '' || x.length > MAX_TEXT)) {
+    throw bad(`${name} must be up to ${MAX_VALUES} non-empty values of at most ${MAX_TEXT} characters (repeat it or separate them with commas)`);
   }
-  return items;
+  return [...new Set(parts)];
 }
 
-/** One value of a parameter, or undefined. */
+/** One value of a single-valued parameter; undefined when absent. */
 export function single(query: Record<string, unknown>, name: string): string | undefined {
-  const items = values(query, name);
-  if (items && items.length > 1) throw bad(`Query parameter ${name} takes one value`);
-  return items?.[0];
+  const v = query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw bad(`${name} must be given once`);
+  return v;
 }
 
-/** A time: ISO 8601, or Unix milliseconds. */
+const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** A query time: Unix milliseconds, or an ISO 8601 date or date-time. */
+export function parseTime(name: string, text: string): number {
+  const ms = /^\d{1,15}$/.test(text) ? Number(text) : ISO.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isSafeInteger(ms)) throw bad(`${name} must be an ISO 8601 time or Unix milliseconds, got "${text.slice(0, 64)}"`);
+  return ms;
+}
+
+/** A time parameter, or undefined. */
 export function timeParam(query: Record<string, unknown>, name: string): number | undefined {
   const raw = single(query, name);
-  if (raw === undefined) return undefined;
-  const ms = /^\d{1,15}$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw bad(`Query parameter ${name} must be an ISO 8601 time or Unix milliseconds`);
-  return ms;
+  return raw === undefined ? undefined : parseTime(name, raw);
 }
 
 export const queryOf = (query: unknown): Record<string, unknown> => (isJsonObject(query) ? query : {});

@@ -12,7 +12,8 @@ import type { LedgerStore, LiveCount, TaskFilter, WebhookStore } from '../../cor
 import type { Task } from '../../core/types.js';
 import type { ChannelView } from '../../dispatch/channels.js';
 import { accountView, tokenView } from '../admin-views.js';
-import { authenticate, ownerOf, requireAdmin } from '../auth.js';
+import { ownerOf } from '../auth.js';
+import { scopeHook, scopeOf } from './scope.js';
 import type { DialectContext } from '../context.js';
 import { requestLinks } from '../request.js';
 import { renderDelivery } from '../webhooks-api.js';
@@ -47,11 +48,10 @@ const notFound = (id: string): GatewayError => new GatewayError('not_found', `Ta
  */
 export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['kind'], deps: DashboardDeps) {
   return async function register(app: FastifyInstance): Promise<void> {
-    app.addHook('onRequest', kind === 'admin' ? async (req) => requireAdmin(req, ctx.tokens) : authenticate(ctx));
-    const scopeOf = (req: FastifyRequest): DashboardScope => (kind === 'admin' ? { kind } : { kind, accountId: ownerOf(req).account.id });
+    app.addHook('onRequest', scopeHook(ctx, kind));
     const taskOf = async (req: FastifyRequest, id: string): Promise<Task> => {
-      const scope = scopeOf(req);
-      const task = id.length > MAX_ID ? null : scope.kind === 'admin' ? await ctx.tasks.find(id) : await ctx.tasks.get(scope.accountId, id);
+      const scope = scopeOf(req, kind);
+      const task = id.length > MAX_ID ? null : scope.kind === 'admin' ? await ctx.tasks.getUnscoped(id) : await ctx.tasks.get(scope.accountId, id);
       if (!task) throw notFound(id);
       return task;
     };
@@ -70,7 +70,7 @@ export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['
     }
 
     app.get('/tasks', async (req) => {
-      const filter = taskFilter(req.query, scopeOf(req), true);
+      const filter = taskFilter(req.query, scopeOf(req, kind), true);
       const found = await ctx.tasks.search({ ...filter, limit: filter.limit + 1 });
       const shown = found.slice(0, filter.limit);
       return {
@@ -80,7 +80,7 @@ export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['
       };
     });
 
-    app.get('/tasks/export.csv', async (req, reply) => exportCsv(reply, taskFilter(req.query, scopeOf(req), false)));
+    app.get('/tasks/export.csv', async (req, reply) => exportCsv(reply, taskFilter(req.query, scopeOf(req, kind), false)));
 
     app.get<{ Params: { id: string } }>('/tasks/:id', async (req) => {
       const task = await taskOf(req, req.params.id);

@@ -170,6 +170,24 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
       body: obj('', { amount: { type: 'integer', minimum: -1e12, maximum: 1e12, not: { const: 0 } }, reason: { type: 'string', minLength: 1, maxLength: 500 } }, ['amount', 'reason']),
     },
   };
+  // The dashboard's live changes and charts (docs/dashboard-api.md), for the operator and for an account.
+  const stats = (account: boolean): JsonObject => obj('', {
+    since: str('Finished at or after this time: ISO 8601 or Unix ms (default: one hour before until).'),
+    until: str('Finished before this time: ISO 8601 or Unix ms (default: now). At most 31 days after since.'),
+    bucket: { type: 'integer', minimum: 10, description: 'Bucket width in seconds (default: a round width giving about 60 buckets); at most 1000 buckets.' },
+    service: str('Only these services (repeat, or separate with commas).'),
+    ...(account ? { account: str('Only this account\'s tasks.') } : {}),
+  });
+  const events = 'text/event-stream: `event: task` with the TaskSummary after each change, `: ping` every 15 s, `event: resync` after the stream fell behind. At most 100 streams per gateway (429 beyond).';
+  ops['GET /admin/events'] = { tag: 'dashboard', auth: 'admin', summary: 'Live changes of every account\'s tasks (server-sent events)', description: events };
+  ops['GET /v1/account/events'] = { tag: 'dashboard', auth: 'token', summary: 'Live changes of the caller\'s account\'s tasks (server-sent events)', description: events };
+  ops['GET /admin/stats'] = {
+    tag: 'dashboard', auth: 'admin', summary: 'Finished tasks per time bucket: counts, error rate, latency percentiles, spend', querystring: stats(true),
+  };
+  ops['GET /v1/account/stats'] = {
+    tag: 'dashboard', auth: 'token', summary: 'The caller\'s account\'s finished tasks per time bucket: counts, error rate, latency percentiles, spend',
+    querystring: stats(false),
+  };
   // The accounts plugin's root routes answer with and without the trailing slash.
   ops['POST /admin/accounts/'] = ops['POST /admin/accounts']!;
   ops['GET /admin/accounts/'] = ops['GET /admin/accounts']!;

@@ -9,6 +9,7 @@ import { createPostgresAccountStore } from './account-store.js';
 import { createPool, migrate, pendingMigrations } from './db.js';
 import { createPgFeed } from './feed.js';
 import { createPgTaskLedger, createPostgresLedgerStore } from './ledger.js';
+import { createPostgresStatsStore } from './stats.js';
 import { createPostgresTaskStore } from './task-store.js';
 import { createPgOutbox, createPostgresWebhookStore } from './webhook-store.js';
 
@@ -28,6 +29,7 @@ export async function createPostgresStores(opts: { url: string; poolSize: number
     accounts: createPostgresAccountStore(pool),
     webhooks: createPostgresWebhookStore(pool),
     ledger: createPostgresLedgerStore(pool),
+    stats: createPostgresStatsStore(pool),
     feed,
     ping: async (timeoutMs) => ({ pendingMigrations: await pendingMigrations(pool, timeoutMs) }),
     close: async () => {
