@@ -106,6 +106,7 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
     const row = page.locator(`tr[data-task-id="${id}"]`);
     await row.locator('[data-testid=state]').filter({ hasText: /^(queued|running)$/ }).waitFor();
     await row.locator('[data-testid=state]', { hasText: 'running' }).waitFor();
+    await screenshot(page, 'tasks-running');
     await row.locator('[data-testid=state]', { hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
     const { seen, marker } = await page.evaluate(() => {
       const w = globalThis as unknown as { seen: string[]; marker?: boolean };
