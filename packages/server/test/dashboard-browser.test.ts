@@ -275,4 +275,28 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
     await page.waitForSelector('[data-testid=my-account] [data-testid=token-table] tbody tr');
     await screenshot(page, 'my-account');
   });
+  test('services, charts and the playground: a prompt submitted from the page finishes on its task page', async () => {
+    const page = await newPage();
+    await signIn(page, t.url, t.token);
+    await page.click('[data-nav=playground]');
+    await page.selectOption('[data-testid=playground] select[name=service]', 'slow/image');
+    await page.fill('[data-testid=playground] textarea[name=prompt]', 'a kite over the dunes');
+    await page.click('[data-testid=playground] button[type=submit]');
+    await page.waitForSelector('[data-testid=task-page]');
+    await page.waitForSelector('[data-testid=task-page][data-state=succeeded]', { timeout: 30_000 });
+    await page.locator('[data-testid=file-image] img').waitFor();
+    const id = (await page.textContent('[data-testid=task-page] h2'))?.trim() ?? '';
+    const owned = await t.call('GET', `/v1/account/tasks/${id}`);
+    assert.equal(owned.status, 200, 'the playground task belongs to the signed-in account');
+
+    const admin = await newPage();
+    await signIn(admin, t.url, ADMIN_TOKEN);
+    await admin.click('[data-nav=services]');
+    await admin.waitForSelector('[data-testid=services] article[data-service="slow/image"]');
+    await admin.click('[data-nav=charts]');
+    await admin.waitForSelector('[data-testid=totals]');
+    assert.match(await admin.textContent('[data-testid=totals]') ?? '', /[1-9]\d* finished/);
+    for (const chart of ['throughput', 'latency', 'error-rate', 'spend']) await admin.waitForSelector(`[data-testid=chart-${chart}] canvas`);
+    await screenshot(admin, 'charts');
+  });
 });
