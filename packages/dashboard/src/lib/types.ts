@@ -140,7 +140,7 @@ export interface Channel {
 
 export interface Service {
   name: string;
-  kind: 'local' | 'relay';
+  kind: 'local' | 'relayed';
   mode: 'wait' | 'async';
   concurrency: number | null;
   timeout_ms: number | null;
@@ -167,6 +167,8 @@ export interface Stats {
   since: string;
   until: string;
   bucket_seconds: number;
+  /** The answer read its cap of finished tasks: the earlier buckets are incomplete. */
+  truncated?: boolean;
   buckets: StatsBucket[];
   totals: Omit<StatsBucket, 'at'>;
 }

@@ -67,6 +67,7 @@ export function Charts() {
         <button type="button" class="secondary outline" onClick={stats.reload}>Refresh</button>
       </form>
       <Failed error={stats.error} />
+      {stats.data?.truncated && <p role="status">Too many tasks in this range: the earlier buckets are incomplete. Pick a shorter range.</p>}
       {t && (
         <p data-testid="totals">
           {num(t.finished)} finished · {num(t.succeeded)} succeeded · {num(t.failed)} failed · error rate {pct(t.error_rate)} · p50 {ms(t.p50_ms)} · p95 {ms(t.p95_ms)} · p99 {ms(t.p99_ms)} · spend {num(t.spend)}
