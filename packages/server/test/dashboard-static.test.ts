@@ -16,7 +16,7 @@ import { removeDir, startGateway, tempDir } from './helpers.js';
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));
 
-test('the built dashboard is served at /dashboard/ with its security headers; assets are immutable', { skip: existsSync(join(DASHBOARD_DIST, 'index.html')) ? false : 'the dashboard is not built (npm run build)' }, async () => {
+test('the built dashboard is served at /dashboard/ with its security headers; assets are immutable', { skip: existsSync(join(DASHBOARD_DIST, 'index.html')) || process.env.TASKGATE_TEST_REQUIRE_SERVICES === '1' ? false : 'the dashboard is not built (npm run build)' }, async () => {
   const t = await startGateway();
   try {
     const bare = await fetch(`${t.url}/dashboard`, { redirect: 'manual' });

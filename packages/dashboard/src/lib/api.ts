@@ -10,14 +10,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Reads the error envelope (`{error:{code,message}}` or `{success:false,code,message}`). */
+/** Reads the error envelope every dashboard route answers in: `{error:{code,message},trace_id}`. */
 function errorOf(status: number, body: unknown): ApiError {
-  if (body !== null && typeof body === 'object') {
-    const b = body as { code?: unknown; message?: unknown; error?: { code?: unknown; message?: unknown } };
-    const code = b.error?.code ?? b.code;
-    const message = b.error?.message ?? b.message;
-    if (typeof code === 'string') return new ApiError(status, code, typeof message === 'string' ? message : code);
-  }
+  const error = body !== null && typeof body === 'object' ? (body as { error?: { code?: unknown; message?: unknown } }).error : undefined;
+  if (typeof error?.code === 'string') return new ApiError(status, error.code, typeof error.message === 'string' ? error.message : error.code);
   return new ApiError(status, `http_${status}`, `The gateway answered ${status}`);
 }
 

@@ -52,6 +52,10 @@ export function routeDocs(createBody: { taskApi: JsonObject; queue: JsonObject; 
     'GET /readyz': { tag: 'operations', summary: 'Readiness: store reachable, migrations applied, Redis reachable when configured (else 503)', auth: 'none' },
     'GET /openapi.json': { tag: 'operations', summary: 'This document', auth: 'none' },
     'GET /dashboard': { tag: 'operations', summary: 'The dashboard (redirects to /dashboard/, its pages; 404 when it was not built)', auth: 'none' },
+    'GET /dashboard/*': {
+      tag: 'operations', auth: 'none', summary: 'The dashboard\'s pages and assets (no data: it signs in with a token and reads the dashboard routes)',
+      params: obj('', { '*': str('A file of the built dashboard; empty for its page.') }),
+    },
     'GET /metrics': {
       tag: 'operations', auth: 'admin', summary: 'Prometheus metrics (text format)',
       description: 'The admin token, or the metrics token (metrics.token, TASKGATE_METRICS_TOKEN) as a bearer token.',
