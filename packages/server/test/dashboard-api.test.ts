@@ -158,6 +158,10 @@ for (const driver of ['sqlite', 'postgres'] as const) {
       assert.equal(d.state, 'succeeded');
       assert.equal(d.request.prompt, 'a page');
       assert.equal(d.callback_url, hook.url);
+      // What the task API client got: that dialect's own result shape, with a signed file link.
+      assert.equal(d.response.success, true);
+      assert.equal(d.response.task_id, task.id);
+      assert.equal((await fetch(d.response.data[0].url)).status, 200);
       const file = d.output.files[0];
       assert.equal(file.kind, 'image');
       const image = await fetch(file.url);

@@ -127,6 +127,9 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
     await page.click(`tr[data-task-id="${id}"] a[href="#/tasks/${id}"]`);
     await page.waitForSelector('[data-testid=task-page][data-state=succeeded]');
     assert.match(await page.textContent('[data-testid=request]') ?? '', /a red fox in the snow/);
+    // The response as the task API client got it (its own result shape, with the task id).
+    await page.click('[data-testid=response] summary');
+    assert.match(await page.textContent('[data-testid=response]') ?? '', new RegExp(`"task_id": "${id}"`));
     const img = page.locator('[data-testid=file-image] img');
     await img.waitFor();
     type Img = { complete: boolean; naturalWidth: number };

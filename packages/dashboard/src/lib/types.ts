@@ -73,6 +73,8 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 
 export interface TaskDetail extends TaskSummary {
   request: Json;
+  /** The task as its own dialect shows it to its client (its webhook payload's shape). */
+  response: Json;
   input: Json;
   trace_id: string;
   callback_url: string | null;

@@ -77,6 +77,10 @@ export function TaskView({ id }: { id: string }) {
         <Section title="Request" testid="request"><JsonBlock value={task.request} /></Section>
         <Section title="Response" testid="output"><Output task={task} /></Section>
       </div>
+      <details data-testid="response">
+        <summary>Response as the {task.dialect} client sees it</summary>
+        <JsonBlock value={task.response} />
+      </details>
       <Section title="Timeline" testid="timeline">
         <table>
           <thead><tr><th>At</th><th>Event</th><th>Detail</th></tr></thead>

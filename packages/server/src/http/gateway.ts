@@ -14,6 +14,7 @@ import { createRateLimits } from '../accounts/rate-limits.js';
 import { TokenService } from '../accounts/tokens.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock, WebhookStore } from '../core/ports.js';
+import type { Task } from '../core/types.js';
 import { systemClock } from '../core/ports.js';
 import { RetentionJob } from '../core/retention.js';
 import { ServiceRegistry } from '../core/services.js';
@@ -184,9 +185,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const webhookStore = stores.webhooks;
   const webhookSecrets = new WebhookSecrets(webhookStore, clock, config.webhooks.secretOverlapSeconds);
   let listenUrl = `http://${config.host}:${config.port}`;
+  // Each dialect's rendering of a task for its clients: webhook payloads, and the dashboard's task page.
+  const renderers = createWebhookRenderers(config, tasks.services);
+  const render = async (task: Task, base: string) =>
+    (renderers[task.dialect] ?? fallbackRenderer)(task, 'completed', base, { logs: () => tasks.logs(task), links: fileLinks(base) });
   const webhooks = config.webhooks.enabled
     ? new WebhookDispatcher({
-        tasks, store: webhookStore, secrets: webhookSecrets, renderers: createWebhookRenderers(config, tasks.services), fallback: fallbackRenderer,
+        tasks, store: webhookStore, secrets: webhookSecrets, renderers, fallback: fallbackRenderer,
         baseUrl: () => config.publicUrl ?? listenUrl, fileLinks, settings: config.webhooks, log, workerId, clock, observe: metrics?.webhookAttempt,
       })
     : null;
@@ -263,7 +268,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   await app.register(accountPlugin(ctx, ledger), { prefix: '/v1/account' });
   await app.register(adminAccountsPlugin(ctx, ledger), { prefix: '/admin/accounts' });
   // The dashboard's data: tasks, services, live changes and charts, for the operator and for an account.
-  const dashboardDeps: DashboardDeps = { webhooks: webhookStore, ledger, channels, wakeWebhooks: () => webhooks?.wake() };
+  const dashboardDeps: DashboardDeps = { webhooks: webhookStore, ledger, channels, wakeWebhooks: () => webhooks?.wake(), render };
   const liveEvents = new LiveEvents(tasks, app.log, shutdown.signal, opts.dashboard);
   for (const [kind, prefix] of [['admin', '/admin'], ['account', '/v1/account']] as const) {
     await app.register(dashboardTasksPlugin(ctx, kind, dashboardDeps), { prefix });

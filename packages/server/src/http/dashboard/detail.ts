@@ -1,6 +1,7 @@
 /**
  * One task as the dashboard's task page shows it (docs/dashboard-api.md, "One task"): the summary
- * with the request, the output with signed file links, a timeline of its state changes, its log
+ * with the request, the response its client sees in its own dialect, the output with signed file
+ * links, a timeline of its state changes, its log
  * lines, its upstream side, its webhook deliveries with every attempt, and its ledger entries.
  */
 import type { LedgerEntry, LedgerStore, WebhookStore } from '../../core/ports.js';
@@ -27,6 +28,8 @@ export interface DetailSources {
   ledger: LedgerStore;
   logs: (task: Task) => Promise<TaskLog[]>;
   upstream: (id: string) => Promise<UpstreamTask | null>;
+  /** The task as its own dialect shows it to its client now (the shape its callback carries). */
+  response: (task: Task) => Promise<JsonObject>;
 }
 
 interface TimelineEvent {
@@ -49,7 +52,8 @@ export function timeline(task: Task, logs: readonly TaskLog[], upstream: Upstrea
 }
 
 export async function taskDetail(task: Task, links: FileLinks, src: DetailSources): Promise<JsonObject> {
-  const [logs, upstream, deliveries, ledger] = await Promise.all([
+  const [response, logs, upstream, deliveries, ledger] = await Promise.all([
+    src.response(task),
     src.logs(task),
     src.upstream(task.id),
     src.webhooks.listDeliveries(task.ownerId, { taskId: task.id, limit: MAX_DELIVERIES }),
@@ -71,6 +75,7 @@ export async function taskDetail(task: Task, links: FileLinks, src: DetailSource
       seed: output.seed ?? null,
       data: output.data ?? null,
     },
+    response,
     timeline: timeline(task, logs, upstream),
     logs: logs.map((l) => ({ at: iso(l.at), level: l.level, message: l.message })),
     upstream: upstream && {

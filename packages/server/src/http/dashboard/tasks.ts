@@ -9,13 +9,13 @@ import { Readable } from 'node:stream';
 import { serviceAllowed } from '../../accounts/tokens.js';
 import { GatewayError } from '../../core/errors.js';
 import type { LedgerStore, LiveCount, TaskFilter, WebhookStore } from '../../core/ports.js';
-import type { Task } from '../../core/types.js';
+import type { JsonObject, Task } from '../../core/types.js';
 import type { ChannelView } from '../../dispatch/channels.js';
 import { accountView, tokenView } from '../admin-views.js';
 import { ownerOf } from '../auth.js';
 import { scopeHook, scopeOf } from './scope.js';
 import type { DialectContext } from '../context.js';
-import { requestLinks } from '../request.js';
+import { baseUrl } from '../request.js';
 import { renderDelivery } from '../webhooks-api.js';
 import { taskDetail } from './detail.js';
 import { taskFilter } from './query.js';
@@ -28,6 +28,8 @@ export interface DashboardDeps {
   channels: () => Promise<ChannelView[]>;
   /** Tells this process's delivery workers to look now (a redelivery goes out at once). */
   wakeWebhooks: () => void;
+  /** The task as its dialect renders it for its client (its webhook payload's shape), file links under `base`. */
+  render: (task: Task, base: string) => Promise<JsonObject>;
 }
 
 /** Most rows one CSV export holds; read from the store in pages of EXPORT_PAGE. */
@@ -84,8 +86,10 @@ export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['
 
     app.get<{ Params: { id: string } }>('/tasks/:id', async (req) => {
       const task = await taskOf(req, req.params.id);
-      return taskDetail(task, requestLinks(req, ctx), {
+      const base = baseUrl(req, ctx.config.publicUrl);
+      return taskDetail(task, ctx.fileLinks(base), {
         webhooks: deps.webhooks, ledger: deps.ledger, logs: (t) => ctx.tasks.logs(t), upstream: (id) => ctx.tasks.upstream.get(id),
+        response: (t) => deps.render(t, base),
       });
     });
 
