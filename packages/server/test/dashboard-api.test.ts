@@ -122,7 +122,7 @@ for (const driver of ['sqlite', 'postgres'] as const) {
       const own = await mine('GET', '/v1/account/tasks?service=demo/image');
       assert.deepEqual(ids(own), [a2.id, a1.id], 'another account’s task is not listed');
       assertError(await mine('GET', `/v1/account/tasks?account=${other.accountId}`), 400, 'bad_request');
-      for (const q of ['state=done', 'limit=0', 'limit=201', 'since=yesterday', 'limit=1&limit=2']) {
+      for (const q of ['state=done', 'limit=0', 'limit=201', 'since=yesterday', 'limit=1&limit=2', 'state=', `before=${'x'.repeat(201)}`]) {
         assertError(await admin('GET', `/admin/tasks?${q}`), 400, 'bad_request');
       }
     });

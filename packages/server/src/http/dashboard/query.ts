@@ -81,7 +81,10 @@ export function taskFilter(rawQuery: unknown, scope: DashboardScope, paging: boo
     return filter;
   }
   const before = single(query, 'before');
-  if (before !== undefined) filter.before = before;
+  if (before !== undefined) {
+    if (before === '' || before.length > MAX_TEXT) throw bad('before must be a task id (next_before of the previous page)');
+    filter.before = before;
+  }
   const limit = single(query, 'limit');
   if (limit !== undefined) {
     const n = /^\d{1,4}$/.test(limit) ? Number(limit) : Number.NaN;
