@@ -251,7 +251,7 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
   });
 
   test("an account's token sees only its own tasks and has no admin pages", async () => {
-    const mine = await finishedTask('/v1/demo/image', { prompt: 'mine' });
+    const mine = await finishedTask('/v1/demo/image', { prompt: 'mine', callback_url: rx.url });
     const theirs = await finishedTask('/v1/demo/image', { prompt: 'theirs' }, other.token, other.accountId);
     const page = await newPage();
     await signIn(page, t.url, t.token);
@@ -276,6 +276,9 @@ describe('dashboard in a browser', { skip: skipReason(), timeout: 300_000 }, () 
     await page.waitForSelector('[data-testid=task-error]');
     await page.click('[data-nav=account]');
     await page.waitForSelector('[data-testid=my-account] [data-testid=token-table] tbody tr');
+    // Its own webhook deliveries, each linking to its task; none of another account's.
+    await page.waitForSelector(`[data-testid=account-deliveries] a[href="#/tasks/${mine}"]`);
+    assert.ok(!(await page.textContent('[data-testid=my-account]'))!.includes(theirs));
     await screenshot(page, 'my-account');
   });
   test('services, charts and the playground: a prompt submitted from the page finishes on its task page', async () => {
