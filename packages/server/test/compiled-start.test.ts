@@ -41,6 +41,7 @@ test('npm start runs the compiled server as one Node process that takes SIGTERM 
     const listening = server.output.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return null; } })
       .find((l) => l?.msg === 'taskgate listening');
     assert.equal(listening?.build, 'compiled', 'the listening line says the compiled server runs');
+    assert.equal(listening?.dashboard, `${String(listening?.url)}/dashboard/`, 'and where the dashboard is');
     const npmPid = server.child.pid!;
     const [only, ...more] = childrenOf(npmPid);
     assert.equal(more.length, 0, 'npm has one child');

@@ -51,12 +51,14 @@ async function serve(): Promise<void> {
     process.stdout.write(
       `\nAdmin token (shown once; stored hashed — keep it safe):\n\n  ${gateway.generatedAdminToken}\n\n` +
         `Create an API token with:\n  curl -X POST ${url}/admin/tokens \\\n` +
-        `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n`,
+        `    -H "Authorization: Bearer ${gateway.generatedAdminToken}" -H "Content-Type: application/json" -d '{"name":"me"}'\n\n` +
+        (config.dashboard.enabled ? `Or sign in to the dashboard with it: ${url}/dashboard/\n\n` : ''),
     );
   }
   // `compiled`: the server built by `npm run build` (dist/); `source`: TypeScript run through tsx.
   const build = import.meta.url.endsWith('.js') ? 'compiled' : 'source';
-  gateway.log.info({ url, data: dataDir(), store: storeLabel(config, dataDir()), services: Object.keys(config.services), build, pid: process.pid }, 'taskgate listening');
+  const dashboard = config.dashboard.enabled ? `${url}/dashboard/` : null;
+  gateway.log.info({ url, dashboard, data: dataDir(), store: storeLabel(config, dataDir()), services: Object.keys(config.services), build, pid: process.pid }, 'taskgate listening');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
