@@ -8,7 +8,8 @@ import { GatewayError } from '../core/errors.js';
 import type { Account } from '../core/ports.js';
 import type { JsonObject } from '../core/types.js';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+/** A stored time (Unix ms) as the API shows it: ISO 8601, or null. */
+export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export const tokenView = (t: TokenRecord): JsonObject => ({
   id: t.id,

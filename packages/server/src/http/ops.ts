@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Coordination } from '../coordination/index.js';
-import type { ServiceRegistry } from '../core/services.js';
+import type { ServiceDefinition, ServiceRegistry } from '../core/services.js';
 import type { Stores } from '../store/factory.js';
 
 /** Longest one readiness check may take before it counts as failed. */
@@ -48,18 +48,21 @@ async function bounded(ms: number, work: () => Promise<string | null>): Promise<
   }
 }
 
+/** A service as the index and an account's service list show it: no channel, key or upstream URL. */
+export const serviceEntry = (d: ServiceDefinition) => ({
+  name: d.name,
+  kind: d.relay ? 'relayed' : 'local',
+  mode: d.waitCapable ? 'wait' : 'async',
+  aliases: d.aliases,
+});
+
 /** The index `GET /` answers: no secrets (no channel names, keys or upstream URLs). */
 export function gatewayIndex(services: ServiceRegistry): Record<string, unknown> {
   return {
     name: pkg.name,
     version: pkg.version,
     dialects: DIALECTS,
-    services: services.all().map((d) => ({
-      name: d.name,
-      kind: d.relay ? 'relayed' : 'local',
-      mode: d.waitCapable ? 'wait' : 'async',
-      aliases: d.aliases,
-    })),
+    services: services.all().map(serviceEntry),
     links: LINKS,
   };
 }

@@ -18,6 +18,7 @@ import { isJsonObject } from '../core/types.js';
 import type { WebhookSecrets } from '../webhooks/secrets.js';
 import { authenticate, ownerOf } from './auth.js';
 import type { DialectContext } from './context.js';
+import { iso } from './admin-views.js';
 
 export interface WebhooksApiDeps {
   store: WebhookStore;
@@ -78,7 +79,6 @@ export function webhooksApiPlugin(ctx: DialectContext, deps: WebhooksApiDeps) {
   };
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** A delivery as the owner sees it: state and attempts, never the payload. */
 export function renderDelivery(d: WebhookDelivery, log: readonly DeliveryAttempt[]): JsonObject {

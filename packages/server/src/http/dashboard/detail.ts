@@ -10,11 +10,10 @@ import type { UpstreamTask } from '../../core/upstream.js';
 import type { JsonObject, Task, TaskLog } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
 import type { FileLinks } from '../file-links.js';
+import { iso } from '../admin-views.js';
 import { fileUrl } from '../request.js';
 import { renderDelivery } from '../webhooks-api.js';
 import { taskSummary } from './views.js';
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** Most deliveries shown with a task (a task has one per event it was told of). */
 const MAX_DELIVERIES = 100;

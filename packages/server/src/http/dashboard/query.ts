@@ -13,7 +13,7 @@ export const MAX_PAGE = 200;
 const MAX_VALUES = 100;
 const MAX_TEXT = 200;
 
-const bad = (message: string): GatewayError => new GatewayError('bad_request', message);
+export const bad = (message: string): GatewayError => new GatewayError('bad_request', message);
 
 /** A parameter's values: repeated (`?state=a&state=b`) and/or comma-separated (`?state=a,b`); undefined when absent. */
 export function values(query: Record<string, unknown>, name: string): string[] | undefined {

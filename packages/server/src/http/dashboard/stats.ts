@@ -4,12 +4,11 @@
  * bucket they finished in; the arithmetic is core/stats.ts, the rows come from the StatsStore.
  */
 import type { FastifyInstance } from 'fastify';
-import { GatewayError } from '../../core/errors.js';
 import { bucketCount, bucketStats, defaultBucketSeconds, MIN_BUCKET_S, type StatsCell, type StatsStore } from '../../core/stats.js';
-import { isJsonObject, type JsonObject } from '../../core/types.js';
+import type { JsonObject } from '../../core/types.js';
 import type { DialectContext } from '../context.js';
 import { scopeHook, scopeOf, type ScopeKind } from './scope.js';
-import { parseTime, single, values } from './query.js';
+import { bad, parseTime, queryOf, single, values } from './query.js';
 
 /** The longest range one answer covers. */
 export const STATS_MAX_RANGE_MS = 31 * 86_400_000;
@@ -26,10 +25,6 @@ export interface StatsDeps {
   maxRows?: number | undefined;
 }
 
-type Query = Record<string, unknown>;
-
-const bad = (message: string): GatewayError => new GatewayError('bad_request', message);
-
 export interface StatsRequest {
   since: number;
   until: number;
@@ -40,7 +35,7 @@ export interface StatsRequest {
 
 /** Parses and bounds a stats query (400 naming the problem); `now` is the default `until`. */
 export function parseStatsQuery(query: unknown, kind: ScopeKind, now: number): StatsRequest {
-  const q: Query = isJsonObject(query) ? query : {};
+  const q = queryOf(query);
   const untilText = single(q, 'until');
   const sinceText = single(q, 'since');
   const until = untilText === undefined ? now : parseTime('until', untilText);

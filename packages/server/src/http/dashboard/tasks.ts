@@ -16,6 +16,7 @@ import { ownerOf } from '../auth.js';
 import { scopeHook, scopeOf } from './scope.js';
 import type { DialectContext } from '../context.js';
 import { baseUrl } from '../request.js';
+import { serviceEntry } from '../ops.js';
 import { renderDelivery } from '../webhooks-api.js';
 import { taskDetail } from './detail.js';
 import { taskFilter } from './query.js';
@@ -108,16 +109,13 @@ export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['
       const defs = ctx.tasks.services.all();
       if (kind === 'account') {
         const token = ownerOf(req).token;
-        const items = defs.filter((d) => serviceAllowed(token, d.name)).map((d) => ({
-          name: d.name, kind: d.relay ? 'relayed' : 'local', mode: d.waitCapable ? 'wait' : 'async', aliases: d.aliases,
-        }));
+        const items = defs.filter((d) => serviceAllowed(token, d.name)).map(serviceEntry);
         return { items, count: items.length };
       }
       const [live, channels] = await Promise.all([ctx.tasks.countLive(), deps.channels()]);
       const count = (service: string, state: LiveCount['state']) => live.find((l) => l.service === service && l.state === state)?.count ?? 0;
       const items = defs.map((d) => ({
-        name: d.name, kind: d.relay ? 'relayed' : 'local', mode: d.waitCapable ? 'wait' : 'async', concurrency: d.concurrency,
-        timeout_ms: d.timeoutMs, queued: count(d.name, 'queued'), running: count(d.name, 'running'), aliases: d.aliases,
+        ...serviceEntry(d), concurrency: d.concurrency, timeout_ms: d.timeoutMs, queued: count(d.name, 'queued'), running: count(d.name, 'running'),
         channels: channels.filter((c) => c.service === d.name),
       }));
       return { items, count: items.length };

@@ -4,8 +4,7 @@
  */
 import type { JsonObject, Task } from '../../core/types.js';
 import { isTerminal } from '../../core/types.js';
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+import { iso } from '../admin-views.js';
 
 /**
  * Whose data a dashboard route shows: the operator's (admin token, every account) or one
