@@ -180,6 +180,19 @@ for (const driver of ['sqlite', 'postgres'] as const) {
       assert.equal(again.status, 200, again.text);
       assert.equal(again.json.id, webhookId);
       await until('the redelivery arrived', () => (hook.seen.filter((h) => h['webhook-id'] === webhookId).length > before ? true : undefined));
+      const settled = async () => (await admin('GET', `/admin/tasks/${task.id}`)).json.deliveries[0];
+      const redelivered = await until('the redelivery recorded', async () => {
+        const x = await settled();
+        return x.state === 'delivered' && x.attempts === delivery.attempts + 1 ? x : undefined;
+      });
+      // Named under another task of the same owner, the delivery is not found, and not queued either.
+      const sibling = await finished(t.token, t.ownerId, { prompt: 'no callback' });
+      assertError(await admin('POST', `/admin/tasks/${sibling.id}/deliveries/${webhookId}/redeliver`), 404, 'not_found');
+      assert.deepEqual(
+        [(await settled()).state, (await settled()).attempts],
+        [redelivered.state, redelivered.attempts],
+        'left as it was',
+      );
       // The owner can do the same from its own routes; another account cannot even see the task.
       assert.equal((await mine('POST', `/v1/account/tasks/${task.id}/deliveries/${webhookId}/redeliver`)).status, 200);
       assertError(await call(t.url, 'GET', `/v1/account/tasks/${task.id}`, other.token), 404, 'not_found');

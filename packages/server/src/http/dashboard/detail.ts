@@ -16,7 +16,7 @@ import { renderDelivery } from '../webhooks-api.js';
 import { taskSummary } from './views.js';
 
 /** Most deliveries shown with a task (a task has one per event it was told of). */
-const MAX_DELIVERIES = 100;
+export const MAX_DELIVERIES = 100;
 
 export const ledgerEntryView = (e: LedgerEntry): JsonObject => ({
   seq: e.seq, kind: e.kind, amount: e.amount, task_id: e.taskId, reason: e.reason, at: new Date(e.at).toISOString(),

@@ -18,7 +18,7 @@ import type { DialectContext } from '../context.js';
 import { baseUrl } from '../request.js';
 import { serviceEntry } from '../ops.js';
 import { renderDelivery } from '../webhooks-api.js';
-import { taskDetail } from './detail.js';
+import { MAX_DELIVERIES, taskDetail } from './detail.js';
 import { taskFilter } from './query.js';
 import { taskSummary, type DashboardScope } from './views.js';
 
@@ -97,12 +97,13 @@ export function dashboardTasksPlugin(ctx: DialectContext, kind: DashboardScope['
     app.post<{ Params: { id: string; delivery: string } }>('/tasks/:id/deliveries/:delivery/redeliver', async (req) => {
       const task = await taskOf(req, req.params.id);
       const id = req.params.delivery;
-      const delivery = id.length <= MAX_ID ? await deps.webhooks.redeliver(task.ownerId, id, ctx.tasks.now()) : null;
-      if (!delivery || delivery.taskId !== task.id) throw new GatewayError('not_found', `Delivery ${id} of task ${task.id} not found`);
+      // The delivery must be this task's before anything is queued (the store redelivers by owner and id).
+      const known = (await deps.webhooks.listDeliveries(task.ownerId, { taskId: task.id, limit: MAX_DELIVERIES })).find((d) => d.id === id);
+      const delivery = known ? await deps.webhooks.redeliver(task.ownerId, id, ctx.tasks.now()) : null;
+      if (!known || !delivery) throw new GatewayError('not_found', `Delivery ${id} of task ${task.id} not found`);
       req.log.info({ delivery_id: id, task_id: task.id, by: kind }, 'webhook redelivery requested');
       deps.wakeWebhooks();
-      const listed = await deps.webhooks.listDeliveries(task.ownerId, { taskId: task.id, limit: 100 });
-      return renderDelivery(delivery, listed.find((d) => d.id === id)?.log ?? []);
+      return renderDelivery(delivery, known.log);
     });
 
     app.get('/services', async (req) => {
