@@ -71,7 +71,7 @@ export function AccountPage({ id }: { id: string }) {
           }}
         >
           <h3>Limits</h3>
-          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="0" step="any" placeholder="none" defaultValue={String(a.rate_limit_rps ?? '')} /></label>
+          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="1" step="1" placeholder="none" defaultValue={String(a.rate_limit_rps ?? '')} /></label>
           <label>Max concurrency<input name="max_concurrency" type="number" min="1" step="1" placeholder="none" defaultValue={String(a.max_concurrency ?? '')} /></label>
           <button type="submit">Save limits</button>
         </form>

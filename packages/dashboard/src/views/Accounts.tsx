@@ -58,7 +58,7 @@ export function Accounts() {
         <h3>New account</h3>
         <div class="row">
           <label>Name<input name="name" required maxLength={200} /></label>
-          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="0" step="any" placeholder="none" /></label>
+          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="1" step="1" placeholder="none" /></label>
           <label>Max concurrency<input name="max_concurrency" type="number" min="1" step="1" placeholder="none" /></label>
         </div>
         {error !== '' && <p role="alert">{error}</p>}

@@ -81,7 +81,7 @@ export function NewToken({ accountId, onCreated }: { accountId: string; onCreate
         <div class="row">
           <label>Name<input name="name" required maxLength={200} /></label>
           <label>Allowed services<input name="allowed_services" placeholder="all (or e.g. midjourney/*, suno/audios)" /></label>
-          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="0" step="any" placeholder="none" /></label>
+          <label>Rate limit (requests/s)<input name="rate_limit_rps" type="number" min="1" step="1" placeholder="none" /></label>
           <label>Expires<input name="expires_at" type="datetime-local" /></label>
         </div>
         {error !== '' && <p role="alert">{error}</p>}
