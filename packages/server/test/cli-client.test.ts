@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { REFUSED_PORT } from './fixtures/upstream-kit.js';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ADMIN_TOKEN, removeDir, startGateway, tempDir, until, waitForTask, type TestGateway } from './helpers.js';
@@ -53,14 +53,6 @@ function oneErrorLine(run: CliRun, pattern: RegExp): string {
   return errLines[0]!;
 }
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 test('--version prints the package version; every command has --help', { timeout: 120_000 }, async () => {
   const pkg = JSON.parse(readFileSync(join(SERVER_ROOT, 'package.json'), 'utf8')) as { version: string };
   const version = await runCli(['--version']);
@@ -98,7 +90,7 @@ test('--version prints the package version; every command has --help', { timeout
 });
 
 test('usage errors exit 2 with one line, before any request', { timeout: 60_000 }, async () => {
-  const down = { TASKGATE_URL: `http://127.0.0.1:${await closedPort()}`, TASKGATE_TOKEN: 'tg_unused_0123456789' };
+  const down = { TASKGATE_URL: `http://127.0.0.1:${REFUSED_PORT}`, TASKGATE_TOKEN: 'tg_unused_0123456789' };
   const inputFile = join(outDir(), 'input.json');
   writeFileSync(inputFile, '{"prompt": "a red fox",}');
   const cases: [string[], Record<string, string>, RegExp][] = [
@@ -285,7 +277,7 @@ test('a wrong token, and a gateway that is down: one clear line, non-zero exit, 
     oneErrorLine(run, /refused the API token: it is wrong or missing .*TASKGATE_TOKEN/);
     assert.ok(!(run.stdout + run.stderr).includes(wrong), 'the token is never printed');
   }
-  const port = await closedPort();
+  const port = REFUSED_PORT;
   for (const args of [['submit', 'flux/dev', '--prompt', 'x', '--wait'], ['status', 'abc', '--dialect', 'replicate'], ['tasks'], ['balance']]) {
     const run = await runCli(args, { TASKGATE_URL: `http://127.0.0.1:${port}`, TASKGATE_TOKEN: t.token });
     assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);

@@ -13,6 +13,7 @@ import { ConfigError, loadConfig } from '../src/config/load.js';
 import { redactSecrets } from '../src/config/redact.js';
 import { ADMIN_TOKEN, removeDir, startGateway, until, type TestGateway } from './helpers.js';
 import { freshDatabase, postgresUnavailable } from './pg.js';
+import { REFUSED_PORT } from './fixtures/upstream-kit.js';
 
 const METRICS_TOKEN = 'tgm_metrics_reader_0123456789';
 const pgSkip = (await postgresUnavailable()) ?? false;
@@ -257,11 +258,8 @@ test('gauges on two API-only nodes sharing Postgres: both report the store’s q
 
 test('a relayed task is counted per channel: upstream requests, errors, latency, in flight, and its finish', async () => {
   const b = await startGateway();
-  // A port nothing listens on (any more): connections to it are refused.
-  const closed = createServer();
-  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-  const deadPort = (closed.address() as AddressInfo).port;
-  await new Promise<void>((r) => closed.close(() => r()));
+  // A port nothing listens on: connections to it are refused.
+  const deadPort = REFUSED_PORT;
   const poll = { initialMs: 30, maxMs: 120, factor: 1.5 };
   const channels = [
     // Refused (nothing was sent): the relay fails over to B.
